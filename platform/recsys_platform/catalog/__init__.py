@@ -1,0 +1,1 @@
+"""Per-tenant item catalog: declared schema, record validation, bulk upsert."""

@@ -1,0 +1,139 @@
+"""Validate one catalog record against a tenant's declared schema.
+
+Kept separate from storage so the import path can validate a whole batch,
+keep the good records and report each bad one with its field and reason.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from recsys_platform.catalog.schemas import CatalogField, CatalogSchema
+from recsys_platform.errors import FieldError
+
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$")
+MAX_STRING = 10_000
+MAX_LIST = 200
+
+
+class RecordInvalid(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = errors
+
+
+def validate_item(record: Any, schema: CatalogSchema) -> tuple[str, dict[str, Any]]:
+    """Return ``(item_id, normalised attributes)`` or raise :class:`RecordInvalid`."""
+    if not isinstance(record, dict):
+        raise RecordInvalid([FieldError("item", "must be a JSON object")])
+    errors: list[FieldError] = []
+    item_id = record.get("item_id")
+    if not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id):
+        errors.append(
+            FieldError(
+                "item_id",
+                "required: 1-200 characters, letters, digits and ._:@/- , starting with a letter or digit",
+            )
+        )
+    declared = schema.by_name()
+    attributes: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "item_id":
+            continue
+        spec = declared.get(name)
+        if spec is None:
+            errors.append(FieldError(name, "not declared in the tenant's catalog schema"))
+            continue
+        if value is None:
+            if spec.required:
+                errors.append(FieldError(name, "required field is null"))
+            continue
+        try:
+            attributes[name] = _coerce(value, spec)
+        except ValueError as exc:
+            errors.append(FieldError(name, str(exc)))
+    for spec in schema.fields:
+        if spec.required and spec.name not in record:
+            errors.append(FieldError(spec.name, "required field is missing"))
+    if errors:
+        raise RecordInvalid(errors)
+    assert isinstance(item_id, str)
+    return item_id, attributes
+
+
+def _coerce(value: Any, spec: CatalogField) -> Any:
+    kind = spec.type
+    if kind in ("string", "text"):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_json_type(value)}")
+        if len(value) > MAX_STRING:
+            raise ValueError(f"longer than {MAX_STRING} characters")
+        return value
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {_json_type(value)}")
+        return value
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {_json_type(value)}")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_json_type(value)}")
+        return value
+    if kind == "timestamp":
+        if not isinstance(value, str):
+            raise ValueError(f"expected an ISO 8601 timestamp string, got {_json_type(value)}")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"'{value[:40]}' is not an ISO 8601 timestamp") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).isoformat()
+    if kind == "string_list":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of strings")
+        if len(value) > MAX_LIST:
+            raise ValueError(f"more than {MAX_LIST} entries")
+        return value
+    raise ValueError(f"unsupported field type {kind}")  # pragma: no cover - Literal guards it
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def incompatible_changes(old: CatalogSchema, new: CatalogSchema) -> list[FieldError]:
+    """Changes that would invalidate stored items: removed, retyped or newly required fields."""
+    problems: list[FieldError] = []
+    new_fields = new.by_name()
+    old_fields = old.by_name()
+    for name, f in old_fields.items():
+        if name not in new_fields:
+            problems.append(FieldError(name, "cannot remove a field while items exist"))
+        elif new_fields[name].type != f.type:
+            problems.append(
+                FieldError(name, f"cannot change type {f.type} -> {new_fields[name].type} while items exist")
+            )
+        elif new_fields[name].required and not f.required:
+            problems.append(FieldError(name, "cannot make an existing field required while items exist"))
+    for name, f in new_fields.items():
+        if name not in old_fields and f.required:
+            problems.append(FieldError(name, "a new field cannot be required while items exist"))
+    return problems

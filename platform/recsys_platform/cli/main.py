@@ -1,0 +1,36 @@
+"""``recsys``: one CLI for operators and tenants. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from recsys_platform import __version__
+from recsys_platform.cli import catalog_cmd, db_cmd, keys_cmd, serve_cmd, tenants_cmd
+
+app = typer.Typer(
+    name="recsys",
+    help="recsys: recommendation-system-as-a-service. Run `recsys up` to start the "
+    "embedded platform on this machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("up", help="Start the embedded platform and onboard the demo tenants.")(serve_cmd.up)
+app.command("control-plane", help="Serve the control plane (tenant onboarding API).")(serve_cmd.control_plane)
+app.add_typer(tenants_cmd.app, name="tenants")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(catalog_cmd.app, name="catalog")
+app.add_typer(db_cmd.app, name="db")
+
+
+@app.command("version", help="Print the recsys version.")
+def version() -> None:
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

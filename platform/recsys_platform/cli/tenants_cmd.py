@@ -1,0 +1,96 @@
+"""``recsys tenants``: apply specs, list, get, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from recsys_platform.cli.common import (
+    DEFAULT_DEV_TOKEN,
+    DEFAULT_URL,
+    TokenOpt,
+    UrlOpt,
+    client,
+    console,
+    print_json,
+    reported_errors,
+)
+
+app = typer.Typer(help="Onboard and manage tenants.", no_args_is_help=True)
+
+
+@app.command("apply")
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", exists=True, help="Tenant YAML file or folder.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; change nothing.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Create or update tenants from `kind: Tenant` YAML (idempotent, like kubectl apply)."""
+    from recsys_platform.tenancy.spec import execute, load_specs, plan
+
+    with reported_errors(), client(url, token) as c:
+        specs = load_specs(file)
+        for spec in specs:
+            p = plan(c, spec)
+            if not p.changes:
+                console.print(f"tenant/{spec.id} unchanged")
+                continue
+            if p.diff:
+                console.print(Syntax(p.diff, "diff", theme="ansi_dark", background_color="default"))
+            for key in p.keys_to_create:
+                console.print(f"  + api key '{key.name}' scopes={key.scopes}")
+            for _, key in p.keys_to_replace:
+                console.print(f"  ~ api key '{key.name}' scopes -> {key.scopes} (new key, old revoked)")
+            if dry_run:
+                console.print(f"tenant/{spec.id} would be {p.action}d (dry run)")
+                continue
+            result = execute(c, spec, p)
+            verb = {"create": "created", "update": "configured", "unchanged": "keys updated"}[p.action]
+            console.print(f"tenant/{spec.id} {verb}")
+            for key in result.created_keys:
+                console.print(
+                    f"  api key '{key['name']}' ({', '.join(key['scopes'])}): "
+                    f"[bold]{key['key']}[/bold]  (shown once; store it now)"
+                )
+
+
+@app.command("list")
+def list_tenants(
+    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """List tenants."""
+    with reported_errors(), client(url, token) as c:
+        items = c.get("/v1/tenants", params={"include_deleted": include_deleted})["items"]
+    table = Table("id", "display name", "use case", "status", "resources")
+    for t in items:
+        table.add_row(t["id"], t["display_name"], t["use_case"], t["status"], str(len(t["resources"])))
+    console.print(table)
+
+
+@app.command("get")
+def get_tenant(tenant_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+    """Show one tenant as JSON."""
+    with reported_errors(), client(url, token) as c:
+        print_json(c.get(f"/v1/tenants/{tenant_id}"))
+
+
+@app.command("delete")
+def delete_tenant(
+    tenant_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Delete a tenant: keys stop at once, then its topics, catalog and other resources go."""
+    if not yes:
+        typer.confirm(f"Delete tenant {tenant_id} and purge its data?", abort=True)
+    with reported_errors(), client(url, token) as c:
+        result = c.delete(f"/v1/tenants/{tenant_id}")
+    console.print(f"tenant/{tenant_id} {result['status']}")

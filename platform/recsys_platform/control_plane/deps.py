@@ -1,0 +1,108 @@
+"""Request dependencies: services from ``app.state`` and who is calling."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+
+from recsys_platform.catalog.service import CatalogService
+from recsys_platform.errors import FieldError, Forbidden, Unauthenticated
+from recsys_platform.observability.logging import tenant_id_var
+from recsys_platform.settings import ControlPlaneSettings
+from recsys_platform.tenancy.keys import ApiKeyService
+from recsys_platform.tenancy.schemas import TENANT_ID_PATTERN, Principal, Scope
+from recsys_platform.tenancy.service import TenantService
+
+
+@dataclass
+class ControlPlaneServices:
+    """Everything a route needs, built once in the lifespan and kept on ``app.state``."""
+
+    settings: ControlPlaneSettings
+    tenants: TenantService
+    keys: ApiKeyService
+    catalog: CatalogService
+
+
+def _services(request: Request) -> ControlPlaneServices:
+    services: ControlPlaneServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[ControlPlaneServices, Depends(_services)]
+
+
+def _bearer(authorization: str | None, x_api_key: str | None) -> str:
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        raise Unauthenticated(
+            "Authorization header must be 'Bearer <token>'",
+            [FieldError("authorization", "expected 'Bearer <token>'")],
+        )
+    raise Unauthenticated(
+        "missing credentials: send 'Authorization: Bearer <token>' or 'X-API-Key'",
+        [FieldError("authorization", "missing")],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_principal(
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    token = _bearer(authorization, x_api_key)
+    admin = services.settings.admin_token.get_secret_value()
+    if admin and hmac.compare_digest(token.encode(), admin.encode()):
+        return Principal(kind="platform_admin")
+    principal = services.keys.authenticate(token)
+    tenant_id_var.set(principal.tenant_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_platform_admin(principal: PrincipalDep) -> Principal:
+    if principal.kind != "platform_admin":
+        raise Forbidden(
+            "this operation needs the platform admin token",
+            [FieldError("authorization", "platform admin token required")],
+        )
+    return principal
+
+
+PlatformAdminDep = Annotated[Principal, Depends(require_platform_admin)]
+TenantPath = Annotated[str, Path(pattern=TENANT_ID_PATTERN, description="Tenant id (slug).")]
+
+
+def tenant_access(scope: Scope) -> Callable[..., Principal]:
+    """Dependency: the platform admin, or a key of the tenant in the path with ``scope``."""
+
+    def check(tenant_id: TenantPath, principal: PrincipalDep) -> Principal:
+        tenant_id_var.set(tenant_id)
+        if principal.kind == "platform_admin":
+            return principal
+        if principal.tenant_id != tenant_id:
+            raise Forbidden(
+                "this API key belongs to another tenant", [FieldError("tenant_id", "not the key's tenant")]
+            )
+        if scope not in principal.scopes:
+            raise Forbidden(
+                f"this API key lacks the '{scope}' scope",
+                [FieldError("authorization", f"scope '{scope}' required")],
+            )
+        return principal
+
+    return check
+
+
+TenantAdminDep = Annotated[Principal, Depends(tenant_access("admin"))]

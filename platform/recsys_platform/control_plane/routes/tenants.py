@@ -1,0 +1,63 @@
+"""``/v1/tenants``: create, list, get, update, delete (platform admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
+
+from recsys_platform.control_plane.deps import (
+    PlatformAdminDep,
+    PrincipalDep,
+    ServicesDep,
+    TenantAdminDep,
+    TenantPath,
+)
+from recsys_platform.tenancy.schemas import (
+    Principal,
+    TenantCreate,
+    TenantList,
+    TenantPublic,
+    TenantUpdate,
+)
+
+router = APIRouter(prefix="/v1", tags=["tenants"])
+
+
+@router.post("/tenants", status_code=status.HTTP_201_CREATED, response_model=TenantPublic)
+async def create_tenant(body: TenantCreate, services: ServicesDep, _: PlatformAdminDep) -> TenantPublic:
+    """Onboard a tenant: store it and provision its topics and other resources."""
+    return await run_in_threadpool(services.tenants.create, body)
+
+
+@router.get("/tenants", response_model=TenantList)
+def list_tenants(
+    services: ServicesDep,
+    _: PlatformAdminDep,
+    include_deleted: bool = Query(default=False, description="Also list purged tenants."),
+) -> TenantList:
+    return TenantList(items=services.tenants.list(include_deleted=include_deleted))
+
+
+@router.get("/tenants/{tenant_id}", response_model=TenantPublic)
+def get_tenant(tenant_id: TenantPath, services: ServicesDep, _: TenantAdminDep) -> TenantPublic:
+    return services.tenants.get(tenant_id)
+
+
+@router.patch("/tenants/{tenant_id}", response_model=TenantPublic)
+def update_tenant(
+    tenant_id: TenantPath, body: TenantUpdate, services: ServicesDep, _: PlatformAdminDep
+) -> TenantPublic:
+    """Change display name, quotas (merged), retention (merged) or labels (replaced)."""
+    return services.tenants.update(tenant_id, body)
+
+
+@router.delete("/tenants/{tenant_id}", response_model=TenantPublic)
+async def delete_tenant(tenant_id: TenantPath, services: ServicesDep, _: PlatformAdminDep) -> TenantPublic:
+    """Soft-delete (keys stop at once), then purge resources and catalog; repeat to resume."""
+    return await run_in_threadpool(services.tenants.delete, tenant_id)
+
+
+@router.get("/me", response_model=Principal, tags=["auth"])
+def whoami(principal: PrincipalDep) -> Principal:
+    """Who the presented credentials belong to."""
+    return principal

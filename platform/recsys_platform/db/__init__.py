@@ -1,0 +1,1 @@
+"""Control-plane storage: SQLAlchemy 2 models, engine factory, Alembic migrations."""

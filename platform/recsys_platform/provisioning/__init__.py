@@ -1,0 +1,1 @@
+"""Per-tenant resources outside the database, created through ports (one adapter per backend)."""

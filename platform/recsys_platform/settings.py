@@ -1,0 +1,114 @@
+"""Typed settings, one class per deployable.
+
+Every deployable reads its own environment prefix (``RECSYS_CONTROL_PLANE_`` ...),
+nested groups use ``__`` (``RECSYS_CONTROL_PLANE_DATABASE__URL``), and secrets can
+come from files in a mounted Kubernetes secret directory. Nothing here runs at
+import time: call :func:`load_control_plane_settings` from ``main()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where Kubernetes mounts secrets for our pods (one file per field).
+DEFAULT_SECRETS_DIR = Path("/var/run/secrets/recsys")
+
+#: Placeholder secrets shipped for development; refused in production.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "dev-admin-token"})
+
+
+class DatabaseSettings(BaseModel):
+    """Control-plane database."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite:///./var/recsys.db"
+    """SQLAlchemy URL: ``sqlite:///path`` (embedded) or ``postgresql+psycopg://...``."""
+    auto_migrate: bool = True
+    """Run Alembic migrations to head on start-up (off in Kubernetes: a hook Job migrates)."""
+    echo: bool = False
+    """Log every SQL statement (debugging only)."""
+
+
+class KafkaSettings(BaseModel):
+    """Apache Kafka, the event log in Kubernetes mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap_servers: str | None = None
+    """Comma-separated ``host:port`` list; unset means Kafka is not used (embedded mode)."""
+    topic_prefix: str = "recsys"
+    """Prefix of every per-tenant topic: ``<prefix>.<tenant>.<kind>``."""
+    partitions: int = Field(default=3, ge=1, le=1024)
+    """Partitions of each new per-tenant topic."""
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    """Replication factor of each new per-tenant topic."""
+    request_timeout_ms: int = Field(default=10_000, ge=100)
+    """Timeout of admin requests to the brokers."""
+
+
+class TelemetrySettings(BaseModel):
+    """Logs, metrics and traces."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Root log level."""
+    log_json: bool = True
+    """Structured JSON logs (one object per line); plain text when false."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (``http://collector:4318``); unset keeps traces in-process."""
+    service_name: str | None = None
+    """``service.name`` resource attribute; defaults to the deployable's name."""
+
+
+class ControlPlaneSettings(BaseSettings):
+    """Settings of the control plane (tenant onboarding API)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_CONTROL_PLANE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses placeholder secrets."""
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """TCP port to bind."""
+    admin_token: SecretStr = SecretStr("dev-admin-token")
+    """Platform-admin bearer token (creates and deletes tenants)."""
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (a 10,000-item catalog batch fits)."""
+    database: DatabaseSettings = DatabaseSettings()
+    """Control-plane database."""
+    kafka: KafkaSettings = KafkaSettings()
+    """Kafka for per-tenant topics; unset bootstrap servers skips topic provisioning."""
+    telemetry: TelemetrySettings = TelemetrySettings()
+    """Logs, metrics, traces."""
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> ControlPlaneSettings:
+        if self.environment != "development" and self.admin_token.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "admin_token: a placeholder secret is not allowed outside development; "
+                "set RECSYS_CONTROL_PLANE_ADMIN_TOKEN or mount it as a secret file"
+            )
+        return self
+
+
+def _secrets_dir() -> Path | None:
+    configured = os.environ.get("RECSYS_SECRETS_DIR")
+    path = Path(configured) if configured else DEFAULT_SECRETS_DIR
+    return path if path.is_dir() else None
+
+
+def load_control_plane_settings(**overrides: object) -> ControlPlaneSettings:
+    """Read control-plane settings from the environment and mounted secrets."""
+    return ControlPlaneSettings(_secrets_dir=_secrets_dir(), **overrides)  # type: ignore[call-arg]

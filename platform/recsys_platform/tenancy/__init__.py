@@ -1,0 +1,1 @@
+"""Tenants, their API keys and quotas: schemas, services and declarative specs."""

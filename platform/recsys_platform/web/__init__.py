@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the control plane and the gateway."""
