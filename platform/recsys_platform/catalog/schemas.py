@@ -52,7 +52,7 @@ class ItemBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    items: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class ItemResult(BaseModel):

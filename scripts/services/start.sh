@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# Start the test services (idempotent; a healthy running service is left alone):
+#   postgres  127.0.0.1:55432   (role/db recsys, password recsys, superuser)
+#   redis     127.0.0.1:56379
+#   kafka     127.0.0.1:59092   (KRaft combined broker+controller, controller on 59093)
+# State lives in <repo>/.cache/services/. Writes <repo>/.cache/services/env.
+#
+# Usage: scripts/services/start.sh [all|postgres|redis|kafka]...   (default: all)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+CACHE_DIR="$REPO_ROOT/.cache"
+STATE_DIR="$CACHE_DIR/services"
+KAFKA_LIB="$CACHE_DIR/kafka/lib"
+KAFKA_MARKER="$CACHE_DIR/kafka/resolved.version"
+TIMEOUT="${RECSYS_SERVICES_TIMEOUT:-90}"
+
+PG_PORT=55432
+REDIS_PORT=56379
+KAFKA_PORT=59092
+KAFKA_CONTROLLER_PORT=59093
+HOST=127.0.0.1
+
+PG_DIR="$STATE_DIR/postgres"
+PG_DATA="$PG_DIR/data"
+PG_SOCK="$PG_DIR/run"
+PG_LOG="$PG_DIR/postgres.log"
+REDIS_DIR="$STATE_DIR/redis"
+REDIS_PID="$REDIS_DIR/redis.pid"
+REDIS_LOG="$REDIS_DIR/redis.log"
+KAFKA_DIR="$STATE_DIR/kafka"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_OUT="$KAFKA_DIR/kafka.out"
+KAFKA_LOG="$KAFKA_DIR/server.log"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+
+log() { echo "[services] $*" >&2; }
+# fail SERVICE MESSAGE [LOGFILE...]: print message + tail of each log, exit 1
+fail() {
+  local svc="$1" msg="$2"; shift 2
+  echo "[services] ERROR: $svc: $msg" >&2
+  local f
+  for f in "$@"; do
+    if [ -s "$f" ]; then
+      echo "[services] ---- last 40 lines of $f ----" >&2
+      tail -n 40 "$f" >&2 || true
+      echo "[services] ---- end of $f ----" >&2
+    fi
+  done
+  exit 1
+}
+
+usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
+
+IS_ROOT=0
+[ "$(id -u)" -eq 0 ] && IS_ROOT=1
+
+# Is something listening on HOST:PORT?
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# Who listens on HOST:PORT (for error messages)
+port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/\1 (pid \2)/p' | head -n 1; }
+port_in_use() { fail "$1" "port $HOST:$2 is already in use by another process: $(port_owner "$2" || true)"; }
+
+# Keep one previous log so the tail shown on failure belongs to this attempt
+rotate_log() { if [ -s "$1" ]; then mv -f "$1" "$1.1"; fi; }
+
+# cmdline of a pid (NUL -> space), empty if gone
+pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
+
+pg_bin_dir() {
+  local d
+  d="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+need_install() {
+  log "$1 not installed yet; running scripts/services/install.sh ..."
+  bash "$SCRIPT_DIR/install.sh" || fail "$1" "install.sh failed"
+}
+
+# ====================================================================== postgres
+PGBIN=""
+pg_run() {  # run a postgres binary as the OS user owning the cluster
+  if [ "$IS_ROOT" -eq 1 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_healthy() {
+  "$PGBIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -d recsys -U recsys -t 3 >/dev/null 2>&1 || return 1
+  local out
+  out="$(PGPASSWORD=recsys PGCONNECT_TIMEOUT=5 "$PGBIN/psql" -X -q -h "$HOST" -p "$PG_PORT" -U recsys -d recsys \
+           -tAc 'SELECT 1' 2>/dev/null)" || return 1
+  [ "$out" = "1" ]
+}
+
+# postmaster.pid left behind by a dead (or reused) pid -> remove it and socket locks
+pg_clear_stale_pid() {
+  local pidf="$PG_DATA/postmaster.pid" pid
+  [ -f "$pidf" ] || return 0
+  pid="$(head -n 1 "$pidf" 2>/dev/null || true)"
+  if [ -n "$pid" ] && [ -d "/proc/$pid" ] && pid_cmdline "$pid" | grep -q "postgres"; then
+    return 0  # a real postgres is (still) running on this data dir
+  fi
+  log "postgres: removing stale postmaster.pid (pid ${pid:-?} is not a running postgres)"
+  rm -f "$pidf" "$PG_SOCK"/.s.PGSQL."$PG_PORT" "$PG_SOCK"/.s.PGSQL."$PG_PORT".lock
+}
+
+start_postgres() {
+  local t0=$SECONDS
+  PGBIN="$(pg_bin_dir || true)"
+  if [ -z "$PGBIN" ]; then need_install postgres; PGBIN="$(pg_bin_dir || true)"; fi
+  [ -n "$PGBIN" ] || fail postgres "no /usr/lib/postgresql/*/bin/initdb found"
+
+  if pg_healthy; then
+    log "postgres already running and healthy on $HOST:$PG_PORT"
+    return 0
+  fi
+  log "starting postgres ($PGBIN) on $HOST:$PG_PORT ..."
+  mkdir -p "$PG_DIR" "$PG_SOCK"
+  if [ "$IS_ROOT" -eq 1 ]; then
+    id postgres >/dev/null 2>&1 || fail postgres "OS user 'postgres' does not exist (is the postgresql package installed?)"
+    chown -R postgres:postgres "$PG_DIR"
+    # The server runs as 'postgres', which must be able to reach the state dir. A checkout
+    # under e.g. /root (mode 700) is not reachable: add only the search bit (o+x) to such parents.
+    local d="" part
+    local -a parts
+    IFS=/ read -r -a parts <<<"${STATE_DIR#/}"
+    for part in "${parts[@]}"; do  # top-down, so each check only depends on fixed parents
+      d="$d/$part"
+      if ! runuser -u postgres -- test -x "$d"; then
+        log "postgres: chmod o+x $d (so the 'postgres' user can reach $PG_DIR)"
+        chmod o+x "$d"
+      fi
+    done
+    runuser -u postgres -- test -w "$PG_DIR" ||
+      fail postgres "user 'postgres' cannot write $PG_DIR (check permissions of its parent directories)"
+  fi
+  chmod 700 "$PG_DIR"
+
+  if [ ! -s "$PG_DATA/PG_VERSION" ]; then
+    log "postgres: initdb $PG_DATA"
+    rm -rf "$PG_DATA"
+    pg_run "$PGBIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+      --auth-local=trust --auth-host=scram-sha-256 --no-instructions >"$PG_DIR/initdb.log" 2>&1 ||
+      fail postgres "initdb failed" "$PG_DIR/initdb.log"
+    echo "include_if_exists = 'recsys_test.conf'" >>"$PG_DATA/postgresql.conf"
+  elif ! grep -q "recsys_test.conf" "$PG_DATA/postgresql.conf"; then
+    echo "include_if_exists = 'recsys_test.conf'" >>"$PG_DATA/postgresql.conf"
+  fi
+  # (Re)written on every start so changes here take effect.
+  cat >"$PG_DATA/recsys_test.conf" <<EOF
+# Written by scripts/services/start.sh -- test instance, durability off on purpose.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+logging_collector = off
+EOF
+  if [ "$IS_ROOT" -eq 1 ]; then chown postgres:postgres "$PG_DATA/recsys_test.conf"; fi
+
+  pg_clear_stale_pid
+  if ! pg_run "$PGBIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    if port_open "$PG_PORT"; then
+      port_in_use postgres "$PG_PORT"
+    fi
+    rotate_log "$PG_LOG"
+    # -w waits for startup; -t caps it.
+    pg_run "$PGBIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" start >/dev/null 2>"$PG_DIR/pg_ctl.err" ||
+      fail postgres "pg_ctl start failed" "$PG_DIR/pg_ctl.err" "$PG_LOG"
+  fi
+
+  # role + database (idempotent), via the unix socket as the superuser 'postgres'
+  pg_run "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres >/dev/null 2>"$PG_DIR/setup.err" <<'SQL' ||
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'recsys') THEN
+    CREATE ROLE recsys LOGIN SUPERUSER PASSWORD 'recsys';
+  ELSE
+    ALTER ROLE recsys LOGIN SUPERUSER PASSWORD 'recsys';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE recsys OWNER recsys'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'recsys') \gexec
+SQL
+    fail postgres "creating role/database recsys failed" "$PG_DIR/setup.err" "$PG_LOG"
+
+  local deadline=$((SECONDS + TIMEOUT))
+  until pg_healthy; do
+    [ "$SECONDS" -lt "$deadline" ] || fail postgres "not healthy after ${TIMEOUT}s (pg_isready/psql as recsys on $HOST:$PG_PORT)" "$PG_LOG"
+    sleep 0.5
+  done
+  log "postgres ready on $HOST:$PG_PORT in $((SECONDS - t0))s"
+}
+
+# ====================================================================== redis
+redis_healthy() {
+  [ "$(timeout 5 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null || true)" = "PONG" ]
+}
+
+start_redis() {
+  local t0=$SECONDS
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    need_install redis
+  fi
+  if redis_healthy; then
+    log "redis already running and healthy on $HOST:$REDIS_PORT"
+    return 0
+  fi
+  log "starting redis on $HOST:$REDIS_PORT ..."
+  mkdir -p "$REDIS_DIR/data"
+  if [ -f "$REDIS_PID" ]; then
+    local pid; pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
+    if [ -n "$pid" ] && pid_cmdline "$pid" | grep -q "redis-server.*:$REDIS_PORT"; then
+      fail redis "process $pid is running but not answering PING on $HOST:$REDIS_PORT" "$REDIS_LOG"
+    fi
+    log "redis: removing stale pidfile (pid ${pid:-?} is not a running redis-server)"
+    rm -f "$REDIS_PID"
+  fi
+  if port_open "$REDIS_PORT"; then port_in_use redis "$REDIS_PORT"; fi
+  rotate_log "$REDIS_LOG"
+  redis-server --port "$REDIS_PORT" --bind "$HOST" --protected-mode yes \
+    --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --dir "$REDIS_DIR/data" \
+    --save "" --appendonly no --databases 16 \
+    >"$REDIS_DIR/redis-server.out" 2>&1 ||
+    fail redis "redis-server failed to start" "$REDIS_DIR/redis-server.out" "$REDIS_LOG"
+  local deadline=$((SECONDS + TIMEOUT))
+  until redis_healthy; do
+    [ "$SECONDS" -lt "$deadline" ] || fail redis "no PONG from $HOST:$REDIS_PORT after ${TIMEOUT}s" "$REDIS_LOG"
+    sleep 0.2
+  done
+  log "redis ready on $HOST:$REDIS_PORT in $((SECONDS - t0))s"
+}
+
+# ====================================================================== kafka
+KAFKA_VERSION=""
+kafka_java_tool() {  # run a Kafka CLI class with a quiet log config and a small, fast-starting JVM
+  java -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" \
+    -cp "$KAFKA_LIB/*" "$@"
+}
+
+kafka_pid_alive() {
+  local pid
+  [ -f "$KAFKA_PID" ] || return 1
+  pid="$(cat "$KAFKA_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && pid_cmdline "$pid" | grep -q "kafka.Kafka $KAFKA_PROPS"
+}
+
+kafka_healthy() {
+  port_open "$KAFKA_PORT" || return 1
+  timeout 40 java -Xms32m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.xml" -cp "$KAFKA_LIB/*" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" \
+    --command-config "$KAFKA_DIR/client.properties" --list >/dev/null 2>>"$KAFKA_DIR/health.err"
+}
+
+write_kafka_configs() {
+  cat >"$KAFKA_PROPS" <<EOF
+# Written by scripts/services/start.sh -- single-node KRaft (combined mode) test broker.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=24
+log.segment.bytes=16777216
+EOF
+  cat >"$KAFKA_DIR/client.properties" <<EOF
+request.timeout.ms=5000
+default.api.timeout.ms=15000
+EOF
+  cat >"$KAFKA_DIR/log4j2.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by scripts/services/start.sh: broker logs go to server.log -->
+<Configuration status="WARN">
+  <Appenders>
+    <File name="file" fileName="$KAFKA_LOG" append="true">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </File>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="file"/></Root>
+    <!-- the full config dumps ("KafkaConfig values: ...") would drown everything else -->
+    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="kafka.log.LogCleaner" level="WARN"/>
+    <Logger name="org.apache.kafka.clients.consumer.ConsumerConfig" level="WARN"/>
+    <Logger name="org.apache.kafka.clients.producer.ProducerConfig" level="WARN"/>
+    <Logger name="org.apache.kafka.clients.admin.AdminClientConfig" level="WARN"/>
+  </Loggers>
+</Configuration>
+EOF
+  cat >"$KAFKA_DIR/tools-log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by scripts/services/start.sh: CLI tools log warnings to stderr only -->
+<Configuration status="WARN" shutdownHook="disable">
+  <Appenders>
+    <Console name="stderr" target="SYSTEM_ERR">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Root level="WARN"><AppenderRef ref="stderr"/></Root>
+  </Loggers>
+</Configuration>
+EOF
+}
+
+start_kafka() {
+  local t0=$SECONDS
+  command -v java >/dev/null 2>&1 || need_install kafka
+  if [ ! -f "$KAFKA_MARKER" ] || ! ls "$KAFKA_LIB"/kafka_2.13-*.jar >/dev/null 2>&1; then
+    need_install kafka
+  fi
+  KAFKA_VERSION="$(sed -n 's/^version=//p' "$KAFKA_MARKER")"
+  [ -f "$KAFKA_LIB/kafka_2.13-$KAFKA_VERSION.jar" ] ||
+    fail kafka "jars for version '$KAFKA_VERSION' missing in $KAFKA_LIB (re-run scripts/services/install.sh)"
+  mkdir -p "$KAFKA_DIR"
+  : >"$KAFKA_DIR/health.err"
+  write_kafka_configs
+
+  if kafka_pid_alive; then
+    if kafka_healthy; then
+      log "kafka $KAFKA_VERSION already running and healthy on $HOST:$KAFKA_PORT"
+      return 0
+    fi
+    log "kafka: process $(cat "$KAFKA_PID") is running but not healthy yet; waiting ..."
+  else
+    if [ -f "$KAFKA_PID" ]; then
+      log "kafka: removing stale pidfile (pid $(cat "$KAFKA_PID" 2>/dev/null || echo ?) is not a running broker)"
+      rm -f "$KAFKA_PID"
+    fi
+    local p
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+      if port_open "$p"; then port_in_use kafka "$p"; fi
+    done
+
+    # Storage is formatted once per Kafka version (a newer metadata.version cannot be read by
+    # an older broker, so a version switch wipes the test data).
+    local fmt_marker="$KAFKA_DIR/formatted.version"
+    if [ ! -f "$KAFKA_DATA/meta.properties" ] || [ "$(cat "$fmt_marker" 2>/dev/null || true)" != "$KAFKA_VERSION" ]; then
+      rm -rf "$KAFKA_DATA" "$fmt_marker"
+      mkdir -p "$KAFKA_DATA"
+      local cluster_id
+      cluster_id="$(kafka_java_tool kafka.tools.StorageTool random-uuid 2>"$KAFKA_DIR/format.log" | tail -n 1)" ||
+        fail kafka "StorageTool random-uuid failed" "$KAFKA_DIR/format.log"
+      log "kafka: formatting storage $KAFKA_DATA (cluster id $cluster_id)"
+      kafka_java_tool kafka.tools.StorageTool format --config "$KAFKA_PROPS" --cluster-id "$cluster_id" \
+        >>"$KAFKA_DIR/format.log" 2>&1 || fail kafka "StorageTool format failed" "$KAFKA_DIR/format.log"
+      echo "$cluster_id" >"$KAFKA_DIR/cluster.id"
+      echo "$KAFKA_VERSION" >"$fmt_marker"
+    fi
+
+    log "starting kafka $KAFKA_VERSION on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT) ..."
+    rotate_log "$KAFKA_OUT"
+    rotate_log "$KAFKA_LOG"
+    # setsid: own session, so Ctrl-C / the caller's process group does not take the broker down.
+    setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.xml" -Dkafka.logs.dir="$KAFKA_DIR" \
+      -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_PROPS" \
+      >"$KAFKA_OUT" 2>&1 </dev/null &
+    echo $! >"$KAFKA_PID"
+  fi
+
+  local deadline=$((SECONDS + TIMEOUT))
+  until kafka_healthy; do
+    kafka_pid_alive || fail kafka "broker process exited during startup" "$KAFKA_OUT" "$KAFKA_LOG"
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail kafka "not healthy after ${TIMEOUT}s (TopicCommand --list against $HOST:$KAFKA_PORT)" \
+        "$KAFKA_DIR/health.err" "$KAFKA_OUT" "$KAFKA_LOG"
+    sleep 1
+  done
+  log "kafka $KAFKA_VERSION ready on $HOST:$KAFKA_PORT in $((SECONDS - t0))s"
+}
+
+# ====================================================================== main
+write_env() {
+  local tmp="$STATE_DIR/env.tmp.$$"
+  cat >"$tmp" <<EOF
+# Written by scripts/services/start.sh -- source it: . .cache/services/env
+export RECSYS_TEST_POSTGRES_URL=postgresql+psycopg://recsys:recsys@$HOST:$PG_PORT/recsys
+export RECSYS_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0
+export RECSYS_TEST_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+EOF
+  mv "$tmp" "$STATE_DIR/env"
+}
+
+want_pg=0 want_redis=0 want_kafka=0
+[ "$#" -eq 0 ] && set -- all
+for arg in "$@"; do
+  case "$arg" in
+    all) want_pg=1; want_redis=1; want_kafka=1 ;;
+    postgres|postgresql|pg) want_pg=1 ;;
+    redis) want_redis=1 ;;
+    kafka) want_kafka=1 ;;
+    -h|--help) usage ;;
+    *) echo "[services] unknown service '$arg'" >&2; usage ;;
+  esac
+done
+
+mkdir -p "$STATE_DIR"
+T0=$SECONDS
+if [ "$want_pg" -eq 1 ]; then start_postgres; fi
+if [ "$want_redis" -eq 1 ]; then start_redis; fi
+if [ "$want_kafka" -eq 1 ]; then start_kafka; fi
+write_env
+log "services up in $((SECONDS - T0))s; env: $STATE_DIR/env"

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Stop the test services started by start.sh (idempotent; not running is fine).
+#
+# Usage: scripts/services/stop.sh [all|postgres|redis|kafka]...   (default: all)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+STATE_DIR="$REPO_ROOT/.cache/services"
+
+PG_PORT=55432
+REDIS_PORT=56379
+HOST=127.0.0.1
+
+PG_DIR="$STATE_DIR/postgres"
+PG_DATA="$PG_DIR/data"
+PG_SOCK="$PG_DIR/run"
+PG_LOG="$PG_DIR/postgres.log"
+REDIS_DIR="$STATE_DIR/redis"
+REDIS_PID="$REDIS_DIR/redis.pid"
+REDIS_LOG="$REDIS_DIR/redis.log"
+KAFKA_DIR="$STATE_DIR/kafka"
+KAFKA_PID="$KAFKA_DIR/kafka.pid"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_OUT="$KAFKA_DIR/kafka.out"
+KAFKA_LOG="$KAFKA_DIR/server.log"
+
+log() { echo "[services] $*" >&2; }
+fail() {
+  local svc="$1" msg="$2"; shift 2
+  echo "[services] ERROR: $svc: $msg" >&2
+  local f
+  for f in "$@"; do
+    if [ -s "$f" ]; then
+      echo "[services] ---- last 40 lines of $f ----" >&2
+      tail -n 40 "$f" >&2 || true
+      echo "[services] ---- end of $f ----" >&2
+    fi
+  done
+  exit 1
+}
+usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
+
+pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
+
+# wait_gone PID SECONDS -> 0 when the pid has exited
+wait_gone() {
+  local pid="$1" deadline=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    # a zombie (child of ours that nobody reaped) counts as gone
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)" = "Z" ] && return 0
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+# kill_pid NAME PID PATTERN TIMEOUT [LOG...]: TERM, wait, then KILL -- only if cmdline matches PATTERN
+kill_pid() {
+  local name="$1" pid="$2" pattern="$3" secs="$4"; shift 4
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] && pid_cmdline "$pid" | grep -q -- "$pattern" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_gone "$pid" "$secs"; then
+    log "$name: pid $pid did not exit within ${secs}s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 10 || fail "$name" "pid $pid survived SIGKILL" "$@"
+  fi
+}
+
+stop_postgres() {
+  local pgbin pidf="$PG_DATA/postmaster.pid" pid
+  if [ ! -f "$pidf" ]; then
+    log "postgres not running"
+    return 0
+  fi
+  pid="$(head -n 1 "$pidf" 2>/dev/null || true)"
+  if [ -z "$pid" ] || [ ! -d "/proc/$pid" ] || ! pid_cmdline "$pid" | grep -q postgres; then
+    log "postgres not running (removing stale postmaster.pid, pid ${pid:-?})"
+    rm -f "$pidf" "$PG_SOCK"/.s.PGSQL."$PG_PORT" "$PG_SOCK"/.s.PGSQL."$PG_PORT".lock
+    return 0
+  fi
+  log "stopping postgres (pid $pid) ..."
+  pgbin="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  local ok=0
+  if [ -n "$pgbin" ] && [ -x "$pgbin/pg_ctl" ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      runuser -u postgres -- "$pgbin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>"$PG_DIR/pg_ctl.err" && ok=1
+    else
+      "$pgbin/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null 2>"$PG_DIR/pg_ctl.err" && ok=1
+    fi
+  fi
+  if [ "$ok" -ne 1 ]; then
+    log "postgres: pg_ctl stop failed; signalling pid $pid directly"
+    kill -INT "$pid" 2>/dev/null || true   # SIGINT = fast shutdown
+    wait_gone "$pid" 30 || fail postgres "postmaster $pid did not stop" "$PG_DIR/pg_ctl.err" "$PG_LOG"
+  fi
+  log "postgres stopped"
+}
+
+stop_redis() {
+  local pid=""
+  [ -f "$REDIS_PID" ] && pid="$(cat "$REDIS_PID" 2>/dev/null || true)"
+  if [ -z "$pid" ] || ! pid_cmdline "$pid" | grep -q "redis-server.*:$REDIS_PORT"; then
+    rm -f "$REDIS_PID"
+    log "redis not running"
+    return 0
+  fi
+  log "stopping redis (pid $pid) ..."
+  timeout 10 redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  kill_pid redis "$pid" "redis-server" 15 "$REDIS_LOG"
+  rm -f "$REDIS_PID"
+  log "redis stopped"
+}
+
+stop_kafka() {
+  local pid=""
+  [ -f "$KAFKA_PID" ] && pid="$(cat "$KAFKA_PID" 2>/dev/null || true)"
+  if [ -z "$pid" ] || ! pid_cmdline "$pid" | grep -q "kafka.Kafka $KAFKA_PROPS"; then
+    rm -f "$KAFKA_PID"
+    log "kafka not running"
+    return 0
+  fi
+  log "stopping kafka (pid $pid) ..."
+  # SIGTERM triggers Kafka's controlled shutdown; it takes a few seconds.
+  kill_pid kafka "$pid" "kafka.Kafka" 60 "$KAFKA_OUT" "$KAFKA_LOG"
+  rm -f "$KAFKA_PID"
+  log "kafka stopped"
+}
+
+want_pg=0 want_redis=0 want_kafka=0
+[ "$#" -eq 0 ] && set -- all
+for arg in "$@"; do
+  case "$arg" in
+    all) want_pg=1; want_redis=1; want_kafka=1 ;;
+    postgres|postgresql|pg) want_pg=1 ;;
+    redis) want_redis=1 ;;
+    kafka) want_kafka=1 ;;
+    -h|--help) usage ;;
+    *) echo "[services] unknown service '$arg'" >&2; usage ;;
+  esac
+done
+
+# Kafka first: it is the slowest and the others do not depend on it.
+if [ "$want_kafka" -eq 1 ]; then stop_kafka; fi
+if [ "$want_redis" -eq 1 ]; then stop_redis; fi
+if [ "$want_pg" -eq 1 ]; then stop_postgres; fi
