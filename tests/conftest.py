@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from recsys_platform.control_plane.app import create_app
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
+
 from tests.factories import ADMIN_TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +94,6 @@ def kafka_bootstrap() -> str:
 def postgres_test_db(postgres_url: str) -> Iterator[str]:
     """A database of its own for this test session, migrated to head once."""
     import sqlalchemy as sa
-
     from recsys_platform.db import migrate
     from recsys_platform.db.engine import build_engine
 

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 #: Where Kubernetes mounts secrets for our pods (one file per field).
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/recsys")
@@ -92,6 +97,22 @@ class ControlPlaneSettings(BaseSettings):
     """Kafka for per-tenant topics; unset bootstrap servers skips topic provisioning."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A mounted secret file is named after the field (``admin_token``); pydantic-settings
+        # alone only looks for the prefixed name (``recsys_control_plane_admin_token``).
+        by_field_name = SecretsSettingsSource(
+            settings_cls, secrets_dir=getattr(file_secret_settings, "secrets_dir", None), env_prefix=""
+        )
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, by_field_name
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ControlPlaneSettings:

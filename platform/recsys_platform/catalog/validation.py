@@ -31,7 +31,7 @@ def validate_item(record: Any, schema: CatalogSchema) -> tuple[str, dict[str, An
         raise RecordInvalid([FieldError("item", "must be a JSON object")])
     errors: list[FieldError] = []
     item_id = record.get("item_id")
-    if not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id):
+    if not isinstance(item_id, str) or not ITEM_ID_RE.fullmatch(item_id):
         errors.append(
             FieldError(
                 "item_id",
@@ -79,7 +79,11 @@ def _coerce(value: Any, spec: CatalogField) -> Any:
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"expected a number, got {_json_type(value)}")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            raise ValueError("out of range for a 64-bit floating-point number") from None
+        if not finite:
             raise ValueError("must be a finite number")
         return value
     if kind == "boolean":
@@ -95,7 +99,10 @@ def _coerce(value: Any, spec: CatalogField) -> Any:
             raise ValueError(f"'{value[:40]}' is not an ISO 8601 timestamp") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).isoformat()
+        try:
+            return parsed.astimezone(UTC).isoformat()
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValueError(f"'{value[:40]}' is out of range in UTC") from None
     if kind == "string_list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError("expected a list of strings")

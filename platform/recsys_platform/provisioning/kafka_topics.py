@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import (
     KafkaError,
+    KafkaTimeoutError,
     NoError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
@@ -47,6 +49,7 @@ class KafkaTopicProvisioner:
                     bootstrap_servers=self._settings.bootstrap_servers,
                     client_id="recsys-control-plane",
                     request_timeout_ms=self._settings.request_timeout_ms,
+                    bootstrap_timeout_ms=self._settings.request_timeout_ms,
                 )
             return self._admin
 
@@ -106,9 +109,21 @@ class KafkaTopicProvisioner:
                     names, timeout_ms=self._settings.request_timeout_ms, raise_errors=False
                 )
                 _raise_topic_errors(result, tolerated=UnknownTopicOrPartitionError)
+                self._wait_until_gone(names)
         except KafkaError:
             self._reset()
             raise
+
+    def _wait_until_gone(self, names: list[str]) -> None:
+        """Topic deletion is asynchronous in KRaft; return once metadata no longer lists them."""
+        deadline = time.monotonic() + self._settings.request_timeout_ms / 1000
+        while True:
+            remaining = set(names) & set(self._client().list_topics())
+            if not remaining:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"topics still listed after delete: {sorted(remaining)}")
+            time.sleep(0.1)
 
     def list_topics(self) -> list[str]:
         try:
