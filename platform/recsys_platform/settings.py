@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -130,6 +130,6 @@ def _secrets_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
-def load_control_plane_settings(**overrides: object) -> ControlPlaneSettings:
+def load_control_plane_settings(**overrides: Any) -> ControlPlaneSettings:
     """Read control-plane settings from the environment and mounted secrets."""
-    return ControlPlaneSettings(_secrets_dir=_secrets_dir(), **overrides)  # type: ignore[call-arg]
+    return ControlPlaneSettings(_secrets_dir=_secrets_dir(), **overrides)

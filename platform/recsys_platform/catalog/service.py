@@ -123,7 +123,7 @@ class CatalogService:
                 raise NotFound(f"item '{item_id}' not found", [FieldError("item_id", "unknown")])
             return _public(row)
 
-    def list(self, tenant_id: str, limit: int, cursor: str | None) -> ItemPage:
+    def list_items(self, tenant_id: str, limit: int, cursor: str | None) -> ItemPage:
         after = _decode_cursor(cursor) if cursor else None
         with self._sessions() as s:
             _active_tenant(s, tenant_id)
@@ -171,7 +171,7 @@ class CatalogService:
             )
         return found
 
-    def _upsert_statement(self, rows: list[dict[str, Any]]) -> Any:
+    def _upsert_statement(self, rows: Sequence[dict[str, Any]]) -> Any:
         insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
         stmt = insert(CatalogItem).values(rows)
         return stmt.on_conflict_do_update(

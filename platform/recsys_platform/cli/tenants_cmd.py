@@ -52,10 +52,10 @@ def apply(
             result = execute(c, spec, p)
             verb = {"create": "created", "update": "configured", "unchanged": "keys updated"}[p.action]
             console.print(f"tenant/{spec.id} {verb}")
-            for key in result.created_keys:
+            for created in result.created_keys:
                 console.print(
-                    f"  api key '{key['name']}' ({', '.join(key['scopes'])}): "
-                    f"[bold]{key['key']}[/bold]  (shown once; store it now)"
+                    f"  api key '{created['name']}' ({', '.join(created['scopes'])}): "
+                    f"[bold]{created['key']}[/bold]  (shown once; store it now)"
                 )
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,10 +27,10 @@ from recsys_platform.tenancy.schemas import (
     ApiKeyCreated,
     ApiKeyPublic,
     Principal,
-    Scope,
 )
 
 KEY_PREFIX = "rsk"
+KeyStatus = Literal["active", "revoked", "expired"]
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
@@ -57,7 +58,7 @@ def parse_prefix(key: str) -> str | None:
     return f"{parts[0]}_{parts[1]}"
 
 
-def key_status(row: ApiKey, now: datetime | None = None) -> str:
+def key_status(row: ApiKey, now: datetime | None = None) -> KeyStatus:
     now = now or utcnow()
     if row.revoked_at is not None:
         return "revoked"
@@ -71,8 +72,8 @@ def to_public(row: ApiKey) -> ApiKeyPublic:
         id=row.id,
         name=row.name,
         prefix=row.prefix,
-        scopes=row.scopes,  # type: ignore[arg-type]
-        status=key_status(row),  # type: ignore[arg-type]
+        scopes=row.scopes,
+        status=key_status(row),
         created_at=row.created_at,
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
@@ -100,7 +101,7 @@ class ApiKeyService:
             s.add(row)
         return ApiKeyCreated(**to_public(row).model_dump(), key=generated.key)
 
-    def list(self, tenant_id: str) -> list[ApiKeyPublic]:
+    def list_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
         with self._sessions() as s:
             _require_active_tenant(s, tenant_id)
             rows = s.scalars(
@@ -176,7 +177,7 @@ class ApiKeyService:
 
 
 def _new_key_row(
-    tenant_id: str, name: str, scopes: list[Scope], expires_at: datetime | None
+    tenant_id: str, name: str, scopes: list[str], expires_at: datetime | None
 ) -> tuple[ApiKey, GeneratedKey]:
     generated = generate_key()
     row = ApiKey(

@@ -108,7 +108,7 @@ class TenantService:
                 raise NotFound(f"tenant '{tenant_id}' not found", [FieldError("tenant_id", "unknown")])
             return to_public(tenant)
 
-    def list(self, include_deleted: bool = False) -> list[TenantPublic]:
+    def list_tenants(self, include_deleted: bool = False) -> list[TenantPublic]:
         with self._sessions() as s:
             q = select(Tenant).options(selectinload(Tenant.resources)).order_by(Tenant.id)
             if not include_deleted:
@@ -204,8 +204,8 @@ def to_public(tenant: Tenant) -> TenantPublic:
     return TenantPublic(
         id=tenant.id,
         display_name=tenant.display_name,
-        use_case=tenant.use_case,  # type: ignore[arg-type]
-        status=tenant.status,  # type: ignore[arg-type]
+        use_case=tenant.use_case,
+        status=tenant.status,
         quotas=Quotas.model_validate(tenant.quotas),
         retention=Retention.model_validate(tenant.retention),
         catalog_schema=CatalogSchema.model_validate(tenant.catalog_schema),

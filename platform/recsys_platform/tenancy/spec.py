@@ -108,7 +108,7 @@ class Plan:
 
 
 def _yaml(data: dict[str, Any]) -> list[str]:
-    return yaml.safe_dump(data, sort_keys=True).splitlines(keepends=True)
+    return str(yaml.safe_dump(data, sort_keys=True)).splitlines(keepends=True)
 
 
 def plan(client: ControlPlaneClient, spec: TenantSpec) -> Plan:

@@ -21,7 +21,7 @@ def create_key(
 
 @router.get("", response_model=ApiKeyList)
 def list_keys(tenant_id: TenantPath, services: ServicesDep, _: TenantAdminDep) -> ApiKeyList:
-    return ApiKeyList(items=services.keys.list(tenant_id))
+    return ApiKeyList(items=services.keys.list_keys(tenant_id))
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)

@@ -50,7 +50,7 @@ def list_items(
     limit: int = Query(default=100, ge=1, le=1000),
     cursor: str | None = Query(default=None, max_length=400),
 ) -> ItemPage:
-    return services.catalog.list(tenant_id, limit, cursor)
+    return services.catalog.list_items(tenant_id, limit, cursor)
 
 
 @router.get("/items/{item_id}", response_model=ItemPublic)

@@ -35,7 +35,7 @@ def list_tenants(
     _: PlatformAdminDep,
     include_deleted: bool = Query(default=False, description="Also list purged tenants."),
 ) -> TenantList:
-    return TenantList(items=services.tenants.list(include_deleted=include_deleted))
+    return TenantList(items=services.tenants.list_tenants(include_deleted=include_deleted))
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantPublic)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install everything the tests need, start PostgreSQL, Redis and Kafka for real, run the
+# linters and the whole test suite, and stop the services again.
+#   scripts/test.sh                    # everything
+#   scripts/test.sh tests/unit -x      # extra arguments go to pytest
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+start=$SECONDS
+
+bash scripts/bootstrap.sh
+bash scripts/services/install.sh
+started_here=0
+cleanup() {
+  if [[ "$started_here" == 1 && "${RECSYS_KEEP_SERVICES:-0}" != 1 ]]; then
+    bash scripts/services/stop.sh all || true
+  fi
+}
+trap cleanup EXIT
+started_here=1
+bash scripts/services/start.sh all
+# shellcheck disable=SC1091
+. .cache/services/env
+export OPENBLAS_NUM_THREADS=1
+
+echo "[test] ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "[test] mypy (strict on recsys_platform)"
+.venv/bin/mypy
+
+echo "[test] pytest"
+set +e
+.venv/bin/pytest "$@"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then
+  echo "[test] pytest collected no tests: that is a failure here" >&2
+  exit 1
+fi
+echo "[test] finished in $((SECONDS - start)) s (pytest exit $rc)"
+exit $rc
