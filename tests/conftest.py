@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import SpanProcessor
 from recsys_platform.control_plane.app import create_app
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
@@ -140,13 +141,17 @@ def make_client(database_url: str) -> AppFactory:
     """Build a control-plane app on the test database and open a client with its lifespan."""
 
     @contextmanager
-    def factory(provisioners: list[Provisioner] | None = None, **overrides: Any) -> Iterator[TestClient]:
+    def factory(
+        provisioners: list[Provisioner] | None = None,
+        span_processors: list[SpanProcessor] | None = None,
+        **overrides: Any,
+    ) -> Iterator[TestClient]:
         settings = ControlPlaneSettings(
             admin_token=ADMIN_TOKEN,
             database={"url": database_url},
             **overrides,
         )
-        app = create_app(settings, provisioners=provisioners or [])
+        app = create_app(settings, provisioners=provisioners or [], span_processors=span_processors)
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client
 

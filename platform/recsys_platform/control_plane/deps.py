@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Path, Request
 
 from recsys_platform.catalog.service import CatalogService
 from recsys_platform.errors import FieldError, Forbidden, Unauthenticated
-from recsys_platform.observability.logging import tenant_id_var
+from recsys_platform.observability.logging import set_tenant
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
 from recsys_platform.tenancy.schemas import TENANT_ID_PATTERN, Principal, Scope
@@ -64,7 +64,7 @@ def get_principal(
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Principal(kind="platform_admin")
     principal = services.keys.authenticate(token)
-    tenant_id_var.set(principal.tenant_id)
+    set_tenant(principal.tenant_id)
     return principal
 
 
@@ -88,7 +88,7 @@ def tenant_access(scope: Scope) -> Callable[..., Principal]:
     """Dependency: the platform admin, or a key of the tenant in the path with ``scope``."""
 
     def check(tenant_id: TenantPath, principal: PrincipalDep) -> Principal:
-        tenant_id_var.set(tenant_id)
+        set_tenant(tenant_id)
         if principal.kind == "platform_admin":
             return principal
         if principal.tenant_id != tenant_id:

@@ -5,11 +5,48 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-request_id_var: ContextVar[str | None] = ContextVar("recsys_request_id", default=None)
-tenant_id_var: ContextVar[str | None] = ContextVar("recsys_tenant_id", default=None)
+
+@dataclass
+class RequestContext:
+    """Mutable per-request context.
+
+    A holder object rather than two context variables: FastAPI runs sync
+    dependencies in a worker thread with a *copy* of the context, so a plain
+    ``ContextVar.set`` there would never reach the middleware's access log line;
+    mutating the shared holder does.
+    """
+
+    request_id: str | None = None
+    tenant_id: str | None = None
+
+
+_request_context: ContextVar[RequestContext | None] = ContextVar("recsys_request", default=None)
+
+
+def bind_request_context(request_id: str) -> tuple[RequestContext, Token[RequestContext | None]]:
+    """Start a request's context; pass the token to :func:`reset_request_context`."""
+    ctx = RequestContext(request_id=request_id)
+    return ctx, _request_context.set(ctx)
+
+
+def reset_request_context(token: Token[RequestContext | None]) -> None:
+    _request_context.reset(token)
+
+
+def set_tenant(tenant_id: str | None) -> None:
+    """Record which tenant the current request acts for (no-op outside a request)."""
+    ctx = _request_context.get()
+    if ctx is not None:
+        ctx.tenant_id = tenant_id
+
+
+def current_request_context() -> RequestContext | None:
+    return _request_context.get()
+
 
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -29,10 +66,12 @@ class JsonFormatter(logging.Formatter):
             "service": self.service,
             "message": record.getMessage(),
         }
-        if (rid := request_id_var.get()) is not None:
-            payload["request_id"] = rid
-        if (tid := tenant_id_var.get()) is not None:
-            payload["tenant_id"] = tid
+        ctx = _request_context.get()
+        if ctx is not None:
+            if ctx.request_id is not None:
+                payload["request_id"] = ctx.request_id
+            if ctx.tenant_id is not None:
+                payload["tenant_id"] = ctx.tenant_id
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = value
@@ -44,12 +83,13 @@ class JsonFormatter(logging.Formatter):
 class _ContextTextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ctx = [
+        ctx = _request_context.get()
+        pairs = [
             f"{k}={v}"
-            for k, v in (("request_id", request_id_var.get()), ("tenant_id", tenant_id_var.get()))
+            for k, v in (("request_id", ctx and ctx.request_id), ("tenant_id", ctx and ctx.tenant_id))
             if v
         ]
-        return f"{line} [{' '.join(ctx)}]" if ctx else line
+        return f"{line} [{' '.join(pairs)}]" if pairs else line
 
 
 def configure_logging(service: str, level: str = "INFO", json_logs: bool = True) -> None:

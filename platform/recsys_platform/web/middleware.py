@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsys_platform.errors import PayloadTooLarge
-from recsys_platform.observability.logging import request_id_var, tenant_id_var
+from recsys_platform.observability.logging import bind_request_context, reset_request_context
 
 log = logging.getLogger("recsys.access")
 
@@ -53,8 +53,7 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
-        rid_token = request_id_var.set(request_id)
-        tid_token = tenant_id_var.set(None)
+        ctx, token = bind_request_context(request_id)
         status = 500
         start = time.perf_counter()
 
@@ -80,10 +79,16 @@ class RequestContextMiddleware:
                 method,
                 scope.get("path", ""),
                 status,
-                extra={"status": status, "duration_ms": round(elapsed * 1000, 3), "route": route},
+                # ids passed explicitly too, so a deferred formatter still sees them
+                extra={
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "route": route,
+                    "request_id": request_id,
+                    "tenant_id": ctx.tenant_id,
+                },
             )
-            tenant_id_var.reset(tid_token)
-            request_id_var.reset(rid_token)
+            reset_request_context(token)
 
 
 def _route_template(scope: Scope) -> str:

@@ -11,18 +11,19 @@ from typing import Any
 import pytest
 from recsys_platform.observability.logging import (
     JsonFormatter,
+    bind_request_context,
     configure_logging,
-    request_id_var,
-    tenant_id_var,
+    reset_request_context,
+    set_tenant,
 )
 
 
 @pytest.fixture
 def request_context() -> Iterator[None]:
-    r, t = request_id_var.set("req-123"), tenant_id_var.set("acme-shop")
+    _, token = bind_request_context("req-123")
+    set_tenant("acme-shop")
     yield
-    request_id_var.reset(r)
-    tenant_id_var.reset(t)
+    reset_request_context(token)
 
 
 def render(msg: str = "hello %s", args: tuple[Any, ...] = ("world",), **extra: Any) -> dict[str, Any]:
