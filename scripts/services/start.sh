@@ -384,12 +384,18 @@ start_kafka() {
     rotate_log "$KAFKA_OUT"
     rotate_log "$KAFKA_LOG"
     # setsid: own session, so Ctrl-C / the caller's process group does not take the broker down.
-    setsid nohup java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.xml" -Dkafka.logs.dir="$KAFKA_DIR" \
-      -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_PROPS" \
+    # setsid forks when the caller leads its process group (as under some CI runners), so
+    # $! would be a pid that exits at once: the inner shell writes its own pid, then execs java.
+    rm -f "$KAFKA_PID"
+    KAFKA_PID="$KAFKA_PID" KAFKA_DIR="$KAFKA_DIR" KAFKA_LIB="$KAFKA_LIB" KAFKA_PROPS="$KAFKA_PROPS" \
+      setsid nohup bash -c 'echo $$ >"$KAFKA_PID"; exec java -Xms256m -Xmx512m -XX:+UseG1GC \
+        -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.xml" -Dkafka.logs.dir="$KAFKA_DIR" \
+        -cp "$KAFKA_LIB/*" kafka.Kafka "$KAFKA_PROPS"' \
       >"$KAFKA_OUT" 2>&1 </dev/null &
-    echo $! >"$KAFKA_PID"
+    local waited=0
+    # wait for the pidfile and the exec into java (until then the cmdline is the inner shell's)
+    until kafka_pid_alive || [ "$waited" -ge 100 ]; do sleep 0.1; waited=$((waited + 1)); done
   fi
 
   local deadline=$((SECONDS + TIMEOUT))
