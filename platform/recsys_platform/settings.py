@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from recsys_platform.features.settings import FeatureStoreSettings
+
 #: Where Kubernetes mounts secrets for our pods (one file per field).
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/recsys")
 
@@ -70,6 +72,25 @@ class TelemetrySettings(BaseModel):
     """OTLP/HTTP traces endpoint (``http://collector:4318``); unset keeps traces in-process."""
     service_name: str | None = None
     """``service.name`` resource attribute; defaults to the deployable's name."""
+
+
+class EventLogSettings(BaseModel):
+    """Where user events are logged: Kafka (Kubernetes) or an embedded SQLite log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["sqlite", "kafka"] = "sqlite"
+    """``kafka`` needs ``kafka.bootstrap_servers``; ``sqlite`` is the embedded default."""
+    sqlite_path: str = "./var/events.db"
+    """File of the embedded log (shared by the gateway and the stream processor)."""
+    kafka: KafkaSettings = KafkaSettings()
+    """Kafka connection and topic naming (the control plane's must match)."""
+
+    @model_validator(mode="after")
+    def _kafka_configured(self) -> EventLogSettings:
+        if self.backend == "kafka" and not self.kafka.bootstrap_servers:
+            raise ValueError("event_log.kafka.bootstrap_servers is required when backend is kafka")
+        return self
 
 
 class ControlPlaneSettings(BaseSettings):
@@ -133,3 +154,72 @@ def _secrets_dir() -> Path | None:
 def load_control_plane_settings(**overrides: Any) -> ControlPlaneSettings:
     """Read control-plane settings from the environment and mounted secrets."""
     return ControlPlaneSettings(_secrets_dir=_secrets_dir(), **overrides)
+
+
+class GatewaySettings(BaseSettings):
+    """Settings of the gateway (the hot path: events in, recommendations out)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_GATEWAY_", env_nested_delimiter="__", extra="forbid")
+
+    environment: Literal["development", "production"] = "development"
+    """Deployment environment."""
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    """TCP port to bind."""
+    database: DatabaseSettings = DatabaseSettings(auto_migrate=False)
+    """The control-plane database, read for API keys and quotas (never migrated from here)."""
+    event_log: EventLogSettings = EventLogSettings()
+    """Where accepted events go."""
+    redis_url: str | None = None
+    """Redis for rate limits shared by all gateway replicas; unset keeps them in-process."""
+    key_cache_seconds: float = Field(default=30.0, ge=0)
+    """How long a resolved API key (and its tenant's quotas) is cached; revocation takes
+    effect within this time."""
+    max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (1,000 events fit)."""
+    append_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long an events call waits for the log to acknowledge before answering 503."""
+    telemetry: TelemetrySettings = TelemetrySettings()
+    """Logs, metrics, traces."""
+
+
+def load_gateway_settings(**overrides: Any) -> GatewaySettings:
+    """Read gateway settings from the environment and mounted secrets."""
+    return GatewaySettings(_secrets_dir=_secrets_dir(), **overrides)
+
+
+class StreamSettings(BaseSettings):
+    """Settings of the stream processor (events -> features and offline store)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_STREAM_", env_nested_delimiter="__", extra="forbid")
+
+    environment: Literal["development", "production"] = "development"
+    """Deployment environment."""
+    database: DatabaseSettings = DatabaseSettings(auto_migrate=False)
+    """The control-plane database, read for tenants and item categories."""
+    event_log: EventLogSettings = EventLogSettings()
+    """Where events are consumed from (and dead letters go)."""
+    feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    """The online store of users' real-time features (Feast) and the offline store root."""
+    group_id: str = "recsys-stream"
+    """Consumer group; replicas share the partitions."""
+    max_batch: int = Field(default=500, ge=1, le=10_000)
+    """Most records processed per poll."""
+    poll_timeout_seconds: float = Field(default=0.05, gt=0)
+    """How long a poll waits for records."""
+    retry_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    """Longest wait between retries of a failed write (the batch is kept, not committed)."""
+    half_life_hours: dict[str, float] = {"news": 6.0, "ecommerce": 168.0, "video": 72.0}
+    """How fast category affinities decay, per use case."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the health and metrics endpoint."""
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    """Port of ``/healthz``, ``/readyz`` and ``/metrics`` (0 disables it)."""
+    telemetry: TelemetrySettings = TelemetrySettings()
+    """Logs, metrics, traces."""
+
+
+def load_stream_settings(**overrides: Any) -> StreamSettings:
+    """Read stream-processor settings from the environment and mounted secrets."""
+    return StreamSettings(_secrets_dir=_secrets_dir(), **overrides)

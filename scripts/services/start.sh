@@ -11,7 +11,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 CACHE_DIR="$REPO_ROOT/.cache"
-STATE_DIR="$CACHE_DIR/services"
+STATE_DIR="${RECSYS_SERVICES_STATE_DIR:-$CACHE_DIR/services}"
 KAFKA_LIB="$CACHE_DIR/kafka/lib"
 KAFKA_MARKER="$CACHE_DIR/kafka/resolved.version"
 TIMEOUT="${RECSYS_SERVICES_TIMEOUT:-90}"

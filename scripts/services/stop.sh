@@ -6,7 +6,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
-STATE_DIR="$REPO_ROOT/.cache/services"
+STATE_DIR="${RECSYS_SERVICES_STATE_DIR:-$REPO_ROOT/.cache/services}"
 
 PG_PORT="${RECSYS_SERVICES_PG_PORT:-55432}"
 REDIS_PORT="${RECSYS_SERVICES_REDIS_PORT:-56379}"

@@ -17,6 +17,8 @@ app = typer.Typer(
 )
 app.command("up", help="Start the embedded platform and onboard the demo tenants.")(serve_cmd.up)
 app.command("control-plane", help="Serve the control plane (tenant onboarding API).")(serve_cmd.control_plane)
+app.command("gateway", help="Serve the gateway (events; recommendations once served).")(serve_cmd.gateway)
+app.command("stream", help="Run the stream processor (events -> features, offline store).")(serve_cmd.stream)
 app.add_typer(tenants_cmd.app, name="tenants")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(catalog_cmd.app, name="catalog")

@@ -27,6 +27,32 @@ def control_plane() -> None:
     )
 
 
+def gateway() -> None:
+    """Serve the gateway with settings from RECSYS_GATEWAY_* variables."""
+    import uvicorn
+
+    from recsys_platform.gateway.app import SERVICE_NAME, create_app
+    from recsys_platform.observability.logging import configure_logging
+    from recsys_platform.settings import load_gateway_settings
+
+    settings = load_gateway_settings()
+    configure_logging(SERVICE_NAME, settings.telemetry.log_level, settings.telemetry.log_json)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+
+
+def stream() -> None:
+    """Run the stream processor with settings from RECSYS_STREAM_* variables."""
+    from recsys_platform.observability.logging import configure_logging
+    from recsys_platform.settings import load_stream_settings
+    from recsys_platform.stream.service import SERVICE_NAME, serve
+
+    settings = load_stream_settings()
+    configure_logging(SERVICE_NAME, settings.telemetry.log_level, settings.telemetry.log_json)
+    serve(settings)
+
+
 def up(
     tenants: Annotated[Path, typer.Option(help="Tenant specs to apply (file or folder).")] = Path("tenants"),
     data_dir: Annotated[Path, typer.Option(help="Where the embedded platform keeps its state.")] = Path(

@@ -10,12 +10,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 
 from recsys_platform.catalog.service import CatalogService
-from recsys_platform.errors import FieldError, Forbidden, Unauthenticated
+from recsys_platform.errors import FieldError, Forbidden
 from recsys_platform.observability.logging import set_tenant
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
 from recsys_platform.tenancy.schemas import TENANT_ID_PATTERN, Principal, Scope
 from recsys_platform.tenancy.service import TenantService
+from recsys_platform.web.credentials import bearer_token
 
 
 @dataclass
@@ -36,30 +37,12 @@ def _services(request: Request) -> ControlPlaneServices:
 ServicesDep = Annotated[ControlPlaneServices, Depends(_services)]
 
 
-def _bearer(authorization: str | None, x_api_key: str | None) -> str:
-    if x_api_key:
-        return x_api_key.strip()
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-        raise Unauthenticated(
-            "Authorization header must be 'Bearer <token>'",
-            [FieldError("authorization", "expected 'Bearer <token>'")],
-        )
-    raise Unauthenticated(
-        "missing credentials: send 'Authorization: Bearer <token>' or 'X-API-Key'",
-        [FieldError("authorization", "missing")],
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
 def get_principal(
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    token = _bearer(authorization, x_api_key)
+    token = bearer_token(authorization, x_api_key)
     admin = services.settings.admin_token.get_secret_value()
     if admin and hmac.compare_digest(token.encode(), admin.encode()):
         return Principal(kind="platform_admin")

@@ -1,0 +1,120 @@
+"""The user event: what clients send to ``POST /v1/events`` and what travels in the log."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+EventType = Literal[
+    "impression", "view", "click", "add_to_cart", "purchase",
+    "rating", "watch", "skip", "like", "share",
+]  # fmt: skip
+MAX_BATCH = 1000
+MAX_FUTURE = timedelta(minutes=5)
+ENVELOPE_VERSION = 1
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+ContextValue = str | int | float | bool
+
+
+class Event(BaseModel):
+    """One user event. ``event_id`` is the client's idempotency key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
+    user_id: Id
+    session_id: Id | None = None
+    item_id: Id
+    type: EventType
+    value: float | None = Field(default=None, description="Rating (1-5) or watch seconds.")
+    timestamp: datetime
+    context: dict[Annotated[str, StringConstraints(max_length=64)], ContextValue] = Field(
+        default_factory=dict, max_length=32
+    )
+    recommendation_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must include a timezone offset, e.g. 2026-11-28T10:00:00Z")
+        value = value.astimezone(UTC)
+        if value > datetime.now(UTC) + MAX_FUTURE:
+            raise ValueError("is more than 5 minutes in the future")
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, value: dict[str, ContextValue]) -> dict[str, ContextValue]:
+        for k, v in value.items():
+            if isinstance(v, str) and len(v) > 256:
+                raise ValueError(f"context['{k}'] is longer than 256 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _per_type(self) -> Event:
+        if self.type == "rating":
+            if self.value is None or not 0 <= self.value <= 10:
+                raise ValueError("value: a rating needs a value between 0 and 10")
+        elif self.type == "watch" and self.value is not None and self.value < 0:
+            raise ValueError("value: watch seconds cannot be negative")
+        return self
+
+    @property
+    def timestamp_ms(self) -> int:
+        return int(self.timestamp.timestamp() * 1000)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EventResult(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["accepted", "rejected", "unavailable"]
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class EventBatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    unavailable: int
+    results: list[EventResult]
+
+
+def encode_envelope(tenant_id: str, event: Event, received_at: datetime) -> bytes:
+    """The log record value: the event plus who sent it and when it arrived."""
+    return json.dumps(
+        {
+            "v": ENVELOPE_VERSION,
+            "tenant_id": tenant_id,
+            "received_at": received_at.isoformat(),
+            "event": event.model_dump(mode="json", exclude_none=True),
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1]
+    tenant_id: str
+    received_at: datetime
+    event: Event
+
+
+def decode_envelope(value: bytes) -> Envelope:
+    """Parse and validate a log record value; raises ``ValueError`` with the reason."""
+    try:
+        raw = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    return Envelope.model_validate(raw)

@@ -1,0 +1,1 @@
+"""Real-time user features: state updates from events and the online store port."""

@@ -1,0 +1,92 @@
+"""Per-tenant token buckets: in Redis when several gateway replicas share a quota.
+
+``acquire`` answers how long to wait before the request would fit (0 means it was
+admitted and its tokens were taken). Rate and burst come from the tenant's quota at
+call time, so a quota change applies without a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Protocol
+
+_LUA = """
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+else
+  wait = (cost - tokens) / rate
+end
+redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+return tostring(wait)
+"""
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens and return 0, or return the seconds until they would fit."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalTokenBucket:
+    """In-process buckets (one gateway replica, or when no Redis is configured)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        now = time.monotonic()
+        with self._lock:
+            tokens, ts = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - ts) * rate)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (cost - tokens) / rate
+
+    def close(self) -> None:
+        pass
+
+
+class RedisTokenBucket:
+    """Buckets in Redis, updated atomically by a Lua script using the server's clock."""
+
+    def __init__(self, url: str, prefix: str = "recsys:ratelimit:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._script = self._redis.register_script(_LUA)
+        self._prefix = prefix
+
+    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        wait = self._script(keys=[self._prefix + key], args=[rate, burst, cost])
+        return float(wait)
+
+    def check(self) -> None:
+        self._redis.ping()
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def retry_after_header(wait_seconds: float) -> str:
+    """``Retry-After`` is whole seconds; never 0 for a refused request."""
+    return str(max(1, math.ceil(wait_seconds)))

@@ -1,0 +1,1 @@
+"""The stream processor: events -> real-time user features, offline store, dead letters."""

@@ -1,0 +1,297 @@
+"""Consume events, update real-time user features, append the offline store, commit.
+
+At-least-once from the log, exactly once in effect: each user's row carries the ids
+of the events applied to it (written atomically with the row), and offline readers
+de-duplicate by event id. Offsets are committed only after every write of the batch
+succeeded; a failed write is retried with backoff, holding the batch, never skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from opentelemetry import propagate, trace
+
+from recsys_platform.events.log import (
+    ConsumedRecord,
+    EventConsumer,
+    EventLog,
+    EventLogUnavailable,
+    OutgoingRecord,
+)
+from recsys_platform.events.schemas import Envelope, decode_envelope
+from recsys_platform.features.ports import UserFeatureStore
+from recsys_platform.features.state import AppliedEvent, UserState, apply_event
+from recsys_platform.offline.parquet_store import OfflineEvent, OfflineEventStore
+from recsys_platform.provisioning.kafka_topics import topic_name
+from recsys_platform.stream.directory import TenantDirectory
+from recsys_platform.stream.metrics import StreamMetrics
+
+log = logging.getLogger(__name__)
+
+
+def events_topic_pattern(prefix: str) -> str:
+    return rf"^{re.escape(prefix)}\.[a-z][a-z0-9-]*[a-z0-9]\.events$"
+
+
+@dataclass
+class _TenantBatch:
+    envelopes: list[tuple[ConsumedRecord, Envelope]] = field(default_factory=list)
+
+
+class StreamProcessor:
+    """One consumer of every tenant's events topic."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        features: UserFeatureStore,
+        offline: OfflineEventStore,
+        directory: TenantDirectory,
+        metrics: StreamMetrics,
+        *,
+        topic_prefix: str = "recsys",
+        group_id: str = "recsys-stream",
+        max_batch: int = 500,
+        poll_timeout_seconds: float = 0.05,
+        retry_backoff_max_seconds: float = 5.0,
+        half_life_hours: dict[str, float] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tracer: trace.Tracer | None = None,
+    ) -> None:
+        self._log = event_log
+        self._features = features
+        self._offline = offline
+        self._directory = directory
+        self._metrics = metrics
+        self._prefix = topic_prefix
+        self._max_batch = max_batch
+        self._poll_timeout = poll_timeout_seconds
+        self._backoff_max = retry_backoff_max_seconds
+        self._half_life_h = half_life_hours or {}
+        self._clock = clock
+        self._tracer = tracer or trace.get_tracer("recsys.stream")
+        self._stop = threading.Event()
+        self._consumer: EventConsumer = event_log.consumer(group_id, events_topic_pattern(topic_prefix))
+        self._last_lag_update = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Process until :meth:`stop`; finishes (and commits) the batch in hand first."""
+        log.info("stream processor started")
+        try:
+            while not self._stop.is_set():
+                self.process_once()
+        except _Abandoned:
+            log.info("stopped during retries; the batch in hand stays uncommitted")
+        finally:
+            self._consumer.close()
+            log.info("stream processor stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def lag(self) -> dict[str, int]:
+        return self._consumer.lag()
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def process_once(self) -> int:
+        """Poll one batch, process and commit it; returns the number of records."""
+        try:
+            records = self._consumer.poll(self._max_batch, self._poll_timeout)
+        except EventLogUnavailable as exc:
+            # The broker is away: nothing was taken, so nothing is lost; wait and poll again.
+            log.warning("event log unavailable; polling again shortly: %s", exc.detail)
+            self._stop.wait(min(1.0, self._backoff_max))
+            return 0
+        self._update_lag()
+        if not records:
+            return 0
+        start = time.perf_counter()
+        by_tenant: dict[str, _TenantBatch] = defaultdict(_TenantBatch)
+        dead: dict[str, list[OutgoingRecord]] = defaultdict(list)
+        for record in records:
+            tenant_id, env, reason = self._decode(record)
+            if env is None:
+                self._metrics.events.labels(tenant_id or "unknown", "dead_letter").inc()
+                if tenant_id is not None:
+                    dead[tenant_id].append(_dead_letter(record, reason))
+                else:
+                    log.error(
+                        "record outside any tenant topic dropped: %s",
+                        reason,
+                        extra={"topic": record.topic, "offset": record.offset},
+                    )
+                continue
+            by_tenant[tenant_id or env.tenant_id].envelopes.append((record, env))
+
+        for tenant_id, batch in by_tenant.items():
+            self._with_retries("features", partial(self._apply_features, tenant_id, batch))
+            self._with_retries("offline", partial(self._append_offline, tenant_id, batch))
+        for tenant_id, letters in dead.items():
+            dlq = topic_name(self._prefix, tenant_id, "dead-letter")
+            self._with_retries("dead_letter", partial(self._append_dead, dlq, letters))
+        try:
+            self._consumer.commit()
+        except EventLogUnavailable as exc:
+            # Written but not committed: the batch comes again and counts once (event ids).
+            log.warning("commit failed; the batch will be redelivered: %s", exc.detail)
+        self._metrics.batch_seconds.observe(time.perf_counter() - start)
+        return len(records)
+
+    def _decode(self, record: ConsumedRecord) -> tuple[str | None, Envelope | None, str]:
+        tenant_id = _tenant_of(record.topic, self._prefix)
+        if tenant_id is None:
+            return None, None, f"topic {record.topic} is not a tenant events topic"
+        try:
+            env = decode_envelope(record.value)
+        except ValueError as exc:
+            return tenant_id, None, f"invalid event: {exc}"[:2000]
+        if env.tenant_id != tenant_id:
+            return tenant_id, None, f"tenant_id '{env.tenant_id}' does not match topic tenant"
+        if self._directory.tenant(tenant_id) is None:
+            return tenant_id, None, f"unknown or inactive tenant '{tenant_id}'"
+        return tenant_id, env, ""
+
+    def _apply_features(self, tenant_id: str, batch: _TenantBatch) -> None:
+        info = self._directory.tenant(tenant_id)
+        half_life_s = self._half_life_h.get(info.use_case if info else "", 24.0) * 3600
+        users = sorted({env.event.user_id for _, env in batch.envelopes})
+        current = self._features.read_many(tenant_id, users)
+        states: dict[str, UserState] = {u: current.get(u) or UserState(user_id=u) for u in users}
+        changed: set[str] = set()
+        applied = duplicates = 0
+        ordered = sorted(batch.envelopes, key=lambda re_: re_[1].event.timestamp)
+        for record, env in ordered:
+            e = env.event
+            with _continue_trace(self._tracer, record):
+                before = states[e.user_id]
+                after = apply_event(
+                    before,
+                    AppliedEvent(
+                        event_id=e.event_id,
+                        type=e.type,
+                        item_id=e.item_id,
+                        timestamp_ms=e.timestamp_ms,
+                        session_id=e.session_id,
+                        value=e.value,
+                        categories=self._directory.categories(tenant_id, e.item_id),
+                    ),
+                    half_life_s,
+                )
+            if after is before:
+                duplicates += 1
+                continue
+            states[e.user_id] = after
+            changed.add(e.user_id)
+            applied += 1
+        if changed:
+            self._features.write(tenant_id, [states[u] for u in sorted(changed)])
+        now = self._clock()
+        for _, env in batch.envelopes:
+            self._metrics.freshness.observe(max(0.0, (now - env.received_at).total_seconds()))
+        self._metrics.events.labels(tenant_id, "applied").inc(applied)
+        self._metrics.events.labels(tenant_id, "duplicate").inc(duplicates)
+
+    def _append_offline(self, tenant_id: str, batch: _TenantBatch) -> None:
+        by_partition: dict[tuple[str, int], list[tuple[ConsumedRecord, Envelope]]] = defaultdict(list)
+        for record, env in batch.envelopes:
+            by_partition[(record.topic, record.partition)].append((record, env))
+        for (topic, partition), items in by_partition.items():
+            first, last = items[0][0].offset, items[-1][0].offset
+            events = [
+                OfflineEvent(
+                    event_id=env.event.event_id,
+                    user_id=env.event.user_id,
+                    item_id=env.event.item_id,
+                    type=env.event.type,
+                    timestamp=env.event.timestamp,
+                    received_at=env.received_at,
+                    session_id=env.event.session_id,
+                    value=env.event.value,
+                    context=dict(env.event.context) or None,
+                    recommendation_id=env.event.recommendation_id,
+                )
+                for _, env in items
+            ]
+            self._offline.append(tenant_id, events, batch_id=f"{topic}-{partition}-{first}-{last}")
+
+    def _append_dead(self, topic: str, records: list[OutgoingRecord]) -> None:
+        results = self._log.append(topic, records)
+        failed = [r.error for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"dead-letter append to {topic} failed: {failed[0]}")
+
+    def _with_retries(self, target: str, action: Callable[[], None]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                action()
+                return
+            except Exception as exc:
+                self._metrics.retries.labels(target).inc()
+                log.warning(
+                    "write to %s failed; retrying in %.2fs without committing: %s", target, delay, exc
+                )
+                if self._stop.wait(delay):
+                    # shutting down: leave offsets uncommitted, the batch is redelivered
+                    raise _Abandoned() from exc
+                delay = min(delay * 2, self._backoff_max)
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_update < 1.0:
+            return
+        self._last_lag_update = now
+        try:
+            for topic, lag in self._consumer.lag().items():
+                self._metrics.lag.labels(topic).set(lag)
+        except Exception:  # lag is best effort; processing goes on
+            log.debug("lag update failed", exc_info=True)
+
+
+class _Abandoned(Exception):
+    """Raised out of a batch when stopping during retries (offsets stay uncommitted)."""
+
+
+def _tenant_of(topic: str, prefix: str) -> str | None:
+    head = prefix + "."
+    if not topic.startswith(head) or not topic.endswith(".events"):
+        return None
+    return topic[len(head) : -len(".events")] or None
+
+
+def _dead_letter(record: ConsumedRecord, reason: str) -> OutgoingRecord:
+    headers = tuple(h for h in record.headers if h[0] != "recsys-dlq-reason") + (
+        ("recsys-dlq-reason", reason.encode()),
+        ("recsys-dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    )
+    return OutgoingRecord(value=record.value, key=record.key, headers=headers)
+
+
+def _continue_trace(tracer: trace.Tracer, record: ConsumedRecord) -> AbstractContextManager[Any]:
+    """A consumer span, child of the producer's trace carried in the record headers."""
+    carrier = {k: v.decode("latin-1") for k, v in record.headers}
+    ctx = propagate.extract(carrier)
+    return tracer.start_as_current_span(
+        "recsys.stream.apply_event",
+        context=ctx,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"messaging.destination.name": record.topic, "messaging.kafka.offset": record.offset},
+    )

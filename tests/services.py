@@ -1,0 +1,62 @@
+"""Dedicated service instances that a test may stop and start (fault tests).
+
+They run from the project's own scripts (``scripts/services``) with their own state
+folder and ports, so stopping one never disturbs the shared instances other tests use.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts" / "services"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class DedicatedService:
+    """One service (``kafka`` or ``redis``) started by scripts/services/start.sh."""
+
+    def __init__(self, name: str, state_dir: Path) -> None:
+        self.name = name
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "RECSYS_SERVICES_STATE_DIR": str(state_dir),
+            "RECSYS_SERVICES_KAFKA_PORT": str(self.port),
+            "RECSYS_SERVICES_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "RECSYS_SERVICES_REDIS_PORT": str(self.port),
+        }
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.address}/0"
+
+    def start(self) -> None:
+        self._run("start.sh")
+
+    def stop(self) -> None:
+        self._run("stop.sh")
+
+    def _run(self, script: str) -> None:
+        result = subprocess.run(
+            ["bash", str(SCRIPTS / script), self.name],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{script} {self.name} failed:\n{result.stderr[-3000:]}")
