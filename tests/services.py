@@ -34,6 +34,8 @@ class DedicatedService:
             "RECSYS_SERVICES_KAFKA_PORT": str(self.port),
             "RECSYS_SERVICES_KAFKA_CONTROLLER_PORT": str(free_port()),
             "RECSYS_SERVICES_REDIS_PORT": str(self.port),
+            # a restarted Redis keeps its data, as a production one does
+            "RECSYS_SERVICES_REDIS_APPENDONLY": "yes",
         }
 
     @property

@@ -229,7 +229,8 @@ start_redis() {
   rotate_log "$REDIS_LOG"
   redis-server --port "$REDIS_PORT" --bind "$HOST" --protected-mode yes \
     --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --dir "$REDIS_DIR/data" \
-    --save "" --appendonly no --databases 16 \
+    --save "" --appendonly "${RECSYS_SERVICES_REDIS_APPENDONLY:-no}" --appendfsync always \
+    --databases 16 \
     >"$REDIS_DIR/redis-server.out" 2>&1 ||
     fail redis "redis-server failed to start" "$REDIS_DIR/redis-server.out" "$REDIS_LOG"
   local deadline=$((SECONDS + TIMEOUT))

@@ -141,7 +141,13 @@ class KafkaEventLog:
                     "producer",
                     KafkaProducer,
                     acks="all",
-                    enable_idempotence=True,
+                    # kafka-python 3.0.12's idempotent producer wedges after a batch expires
+                    # while the broker is down (every later send times out; seen in
+                    # test_event_path_faults). Without it, one request in flight keeps
+                    # per-key order, and a retried record that was stored twice is
+                    # de-duplicated downstream by its event id.
+                    enable_idempotence=False,
+                    max_in_flight_requests_per_connection=1,
                     allow_auto_create_topics=False,
                     linger_ms=self._linger_ms,
                     max_block_ms=self._timeout_ms,
