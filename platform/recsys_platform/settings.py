@@ -114,8 +114,12 @@ class ControlPlaneSettings(BaseSettings):
     """Largest request body accepted (a 10,000-item catalog batch fits)."""
     database: DatabaseSettings = DatabaseSettings()
     """Control-plane database."""
-    kafka: KafkaSettings = KafkaSettings()
-    """Kafka for per-tenant topics; unset bootstrap servers skips topic provisioning."""
+    event_log: EventLogSettings = EventLogSettings()
+    """The event log whose per-tenant topics onboarding creates (Kafka or embedded SQLite)."""
+    feature_store: FeatureStoreSettings = FeatureStoreSettings()
+    """Feast: onboarding applies each tenant's project."""
+    provision_feature_store: bool = True
+    """Create and remove tenants' Feast projects (off for a control plane without Feast)."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
 

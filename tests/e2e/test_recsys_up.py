@@ -24,7 +24,17 @@ def _free_port() -> int:
 
 def test_recsys_up_onboards_demo_tenants_and_is_idempotent(tmp_path: Path) -> None:
     port = _free_port()
-    cmd = [str(RECSYS), "up", "--once", "--port", str(port), "--data-dir", str(tmp_path)]
+    cmd = [
+        str(RECSYS),
+        "up",
+        "--once",
+        "--port",
+        str(port),
+        "--gateway-port",
+        str(_free_port()),
+        "--data-dir",
+        str(tmp_path),
+    ]
     env = {**os.environ, "COLUMNS": "200"}
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr
@@ -32,18 +42,31 @@ def test_recsys_up_onboards_demo_tenants_and_is_idempotent(tmp_path: Path) -> No
     assert "tenant/daily-planet: create" in first.stdout
     assert first.stdout.count("rsk_") == 4  # four keys, shown once
     assert "catalog: 300 created, 0 updated, 0 rejected" in first.stdout
+    # demo clicks went gateway -> event log -> stream processor -> the user's Feast row
+    assert first.stdout.count("events: 160 sent; demo-user-19's profile after") == 2
+    assert first.stdout.count(": 8 events, recent [") == 2
 
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stderr
     assert "tenant/acme-shop: unchanged" in second.stdout
     assert "rsk_" not in second.stdout  # keys are never shown again
+    assert second.stdout.count(": 8 events, recent [") == 2  # re-sent demo events count once
     assert (tmp_path / "control-plane.db").exists()
 
 
 def test_recsys_up_serves_until_stopped(tmp_path: Path) -> None:
-    port = _free_port()
+    port, gateway_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [str(RECSYS), "up", "--port", str(port), "--data-dir", str(tmp_path)],
+        [
+            str(RECSYS),
+            "up",
+            "--port",
+            str(port),
+            "--gateway-port",
+            str(gateway_port),
+            "--data-dir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -62,6 +85,10 @@ def test_recsys_up_serves_until_stopped(tmp_path: Path) -> None:
         assert [t["id"] for t in tenants] == ["acme-shop", "daily-planet"]
         page = httpx.get(f"{base}/v1/tenants/acme-shop/catalog/items?limit=5", headers=headers)
         assert len(page.json()["items"]) == 5
+        gateway = f"http://127.0.0.1:{gateway_port}"
+        assert httpx.get(f"{gateway}/readyz").json()["status"] == "ready"
+        anonymous = httpx.post(f"{gateway}/v1/events", json={"events": []})
+        assert anonymous.status_code == 401
     finally:
         proc.terminate()
         proc.wait(timeout=30)

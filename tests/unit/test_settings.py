@@ -31,8 +31,12 @@ def test_defaults() -> None:
     assert s.admin_token.get_secret_value() == "dev-admin-token"
     assert s.database.url.startswith("sqlite:///")
     assert s.database.auto_migrate is True
-    assert s.kafka.bootstrap_servers is None
-    assert (s.kafka.topic_prefix, s.kafka.partitions, s.kafka.replication_factor) == ("recsys", 3, 1)
+    assert s.event_log.kafka.bootstrap_servers is None
+    assert (
+        s.event_log.kafka.topic_prefix,
+        s.event_log.kafka.partitions,
+        s.event_log.kafka.replication_factor,
+    ) == ("recsys", 3, 1)
     assert (s.telemetry.log_level, s.telemetry.log_json) == ("INFO", True)
 
 
@@ -40,15 +44,15 @@ def test_env_vars_with_prefix_and_nested_delimiter(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_PORT", "9001")
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_DATABASE__URL", "postgresql+psycopg://u:p@db/recsys")
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_DATABASE__AUTO_MIGRATE", "false")
-    monkeypatch.setenv("RECSYS_CONTROL_PLANE_KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
-    monkeypatch.setenv("RECSYS_CONTROL_PLANE_KAFKA__PARTITIONS", "12")
+    monkeypatch.setenv("RECSYS_CONTROL_PLANE_EVENT_LOG__KAFKA__BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
+    monkeypatch.setenv("RECSYS_CONTROL_PLANE_EVENT_LOG__KAFKA__PARTITIONS", "12")
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_TELEMETRY__LOG_LEVEL", "DEBUG")
     s = load_control_plane_settings()
     assert s.port == 9001
     assert s.database.url == "postgresql+psycopg://u:p@db/recsys"
     assert s.database.auto_migrate is False
-    assert s.kafka.bootstrap_servers == "k1:9092,k2:9092"
-    assert s.kafka.partitions == 12
+    assert s.event_log.kafka.bootstrap_servers == "k1:9092,k2:9092"
+    assert s.event_log.kafka.partitions == 12
     assert s.telemetry.log_level == "DEBUG"
 
 
@@ -120,7 +124,7 @@ def test_unknown_nested_key_is_an_error(group: str) -> None:
         ("RECSYS_CONTROL_PLANE_PORT", "0"),
         ("RECSYS_CONTROL_PLANE_PORT", "not-a-port"),
         ("RECSYS_CONTROL_PLANE_ENVIRONMENT", "staging"),
-        ("RECSYS_CONTROL_PLANE_KAFKA__PARTITIONS", "0"),
+        ("RECSYS_CONTROL_PLANE_EVENT_LOG__KAFKA__PARTITIONS", "0"),
         ("RECSYS_CONTROL_PLANE_TELEMETRY__LOG_LEVEL", "LOUD"),
     ],
 )

@@ -36,12 +36,23 @@ SERVICE_NAME = "recsys-control-plane"
 
 
 def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
-    """One adapter per configured backend (more join as their issues land)."""
+    """One adapter per backend a tenant gets resources in (MLflow and Kubernetes join later)."""
     provisioners: list[Provisioner] = []
-    if settings.kafka.bootstrap_servers:
+    log_settings = settings.event_log
+    if log_settings.backend == "kafka":
         from recsys_platform.provisioning.kafka_topics import KafkaTopicProvisioner
 
-        provisioners.append(KafkaTopicProvisioner(settings.kafka))
+        provisioners.append(KafkaTopicProvisioner(log_settings.kafka))
+    else:
+        from recsys_platform.events.sqlite_log import SqliteEventLog
+        from recsys_platform.provisioning.log_topics import SqliteLogTopicProvisioner
+
+        log = SqliteEventLog(log_settings.sqlite_path)
+        provisioners.append(SqliteLogTopicProvisioner(log, log_settings.kafka.topic_prefix))
+    if settings.provision_feature_store:
+        from recsys_platform.provisioning.feast_project import FeastProvisioner
+
+        provisioners.append(FeastProvisioner(settings.feature_store))
     return provisioners
 
 

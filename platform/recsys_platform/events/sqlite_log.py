@@ -126,6 +126,19 @@ class SqliteEventLog:
         except sqlite3.Error as exc:
             raise _unavailable("ensure_topics", exc) from exc
 
+    def delete_topics(self, topics: Sequence[str]) -> None:
+        """Remove topics with their records and consumer positions (idempotent)."""
+        try:
+            with self._lock, _Transaction(self._conn) as conn:
+                for table, column in (
+                    ("event_records", "topic"),
+                    ("event_consumer_offsets", "topic"),
+                    ("event_topics", "name"),
+                ):
+                    conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(t,) for t in topics])
+        except sqlite3.Error as exc:
+            raise _unavailable("delete_topics", exc) from exc
+
     def append(
         self, topic: str, records: Sequence[OutgoingRecord], timeout_s: float = 10.0
     ) -> list[AppendResult]:

@@ -33,10 +33,11 @@ class TenantDirectory:
         self._items: dict[str, tuple[float, dict[str, tuple[str, ...]]]] = {}
 
     def tenant(self, tenant_id: str) -> TenantInfo | None:
-        """The tenant if it is active. Reloaded when stale, or on a miss (at most once a
-        second), so a tenant onboarded a moment ago is found."""
+        """The tenant if it is active. Reloaded when stale, and on every miss: an event is
+        only accepted for an active tenant, so a miss means the cache predates the tenant
+        (dead-lettering its events would lose them)."""
         loaded_at, tenants = self._tenants
-        if _fresh(loaded_at, self._ttl, tenant_id in tenants, miss_after=1.0):
+        if _fresh(loaded_at, self._ttl, tenant_id in tenants, miss_after=0.0):
             return tenants.get(tenant_id)
         with self._sessions() as s:
             rows = s.execute(select(Tenant.id, Tenant.use_case).where(Tenant.status == "active"))
