@@ -1,0 +1,33 @@
+"""The benchmark scripts keep working (a few seconds each; the numbers are not checked here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_freshness_benchmark_runs_and_sees_every_event(kafka_bootstrap: str, redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "freshness.py"),
+            "--rates",
+            "20",
+            "--seconds",
+            "2",
+            "--no-write",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert "0 errors, 0 never visible" in line, line
