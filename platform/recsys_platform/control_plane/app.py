@@ -7,29 +7,19 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import SpanProcessor
-from prometheus_client import CollectorRegistry
-from sqlalchemy import text
 
-from recsys_platform import __version__
 from recsys_platform.catalog.service import CatalogService
 from recsys_platform.control_plane.deps import ControlPlaneServices
 from recsys_platform.control_plane.routes import api_keys, catalog, tenants
 from recsys_platform.db import migrate
-from recsys_platform.db.engine import build_engine, session_factory
-from recsys_platform.observability.tracing import build_tracer_provider
+from recsys_platform.db.engine import build_engine, database_check, session_factory
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
 from recsys_platform.tenancy.service import TenantService
-from recsys_platform.web.health import ReadinessCheck, health_router
-from recsys_platform.web.middleware import (
-    BodySizeLimitMiddleware,
-    HttpMetrics,
-    RequestContextMiddleware,
-)
-from recsys_platform.web.problems import install_problem_handlers
+from recsys_platform.web.health import ReadinessCheck
+from recsys_platform.web.service_app import service_app
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "recsys-control-plane"
@@ -47,8 +37,8 @@ def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
         from recsys_platform.events.sqlite_log import SqliteEventLog
         from recsys_platform.provisioning.log_topics import SqliteLogTopicProvisioner
 
-        log = SqliteEventLog(log_settings.sqlite_path)
-        provisioners.append(SqliteLogTopicProvisioner(log, log_settings.kafka.topic_prefix))
+        event_log = SqliteEventLog(log_settings.sqlite_path)
+        provisioners.append(SqliteLogTopicProvisioner(event_log, log_settings.kafka.topic_prefix))
     if settings.provision_feature_store:
         from recsys_platform.provisioning.feast_project import FeastProvisioner
 
@@ -63,12 +53,6 @@ def create_app(
     span_processors: list[SpanProcessor] | None = None,
 ) -> FastAPI:
     """Build the app. Clients are created in the lifespan, not here and not at import."""
-    registry = CollectorRegistry()
-    tracer_provider = build_tracer_provider(
-        settings.telemetry.service_name or SERVICE_NAME,
-        settings.telemetry.otlp_endpoint,
-        span_processors,
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,13 +67,8 @@ def create_app(
             keys=ApiKeyService(sessions),
             catalog=CatalogService(sessions, engine),
         )
-
-        def database_ready() -> None:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
         app.state.readiness[:] = [
-            ReadinessCheck("database", database_ready),
+            ReadinessCheck("database", database_check(engine)),
             *(ReadinessCheck(p.name, p.check) for p in active),
         ]
         log.info(
@@ -104,23 +83,14 @@ def create_app(
                 if close is not None:
                     close()
             engine.dispose()
-            tracer_provider.shutdown()
 
-    app = FastAPI(
+    return service_app(
         title="recsys control plane",
-        version=__version__,
         description="Tenant onboarding: tenants, API keys, catalog schema and item import.",
+        service_name=SERVICE_NAME,
+        telemetry=settings.telemetry,
+        max_request_bytes=settings.max_request_bytes,
+        routers=[tenants.router, api_keys.router, catalog.router],
         lifespan=lifespan,
+        span_processors=span_processors,
     )
-    app.state.readiness = []
-    install_problem_handlers(app)
-    app.include_router(health_router(app.state.readiness, registry))
-    app.include_router(tenants.router)
-    app.include_router(api_keys.router)
-    app.include_router(catalog.router)
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics"
-    )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))
-    return app

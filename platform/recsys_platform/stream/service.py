@@ -10,7 +10,7 @@ from types import FrameType
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from recsys_platform.db.engine import build_engine, session_factory
+from recsys_platform.db.engine import build_engine, database_check, session_factory
 from recsys_platform.events.factory import build_event_log
 from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.offline.parquet_store import OfflineEventStore
@@ -30,8 +30,6 @@ def build_processor(
     features: UserFeatureStore | None = None,
 ) -> tuple[StreamProcessor, list[ReadinessCheck]]:
     """Wire a processor from settings; returns it with its readiness checks."""
-    from sqlalchemy import text
-
     engine = build_engine(settings.database.url)
     event_log = build_event_log(settings.event_log, client_id=SERVICE_NAME)
     if features is None:
@@ -52,12 +50,8 @@ def build_processor(
         half_life_hours=settings.half_life_hours,
     )
 
-    def database_ready() -> None:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
     checks = [
-        ReadinessCheck("database", database_ready),
+        ReadinessCheck("database", database_check(engine)),
         ReadinessCheck("event_log", event_log.check),
         ReadinessCheck("feature_store", features.check),
     ]

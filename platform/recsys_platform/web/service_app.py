@@ -1,0 +1,65 @@
+"""The FastAPI app every HTTP service shares: problem+json errors, health, metrics,
+request ids, body size limit and OpenTelemetry server spans."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import SpanProcessor
+from prometheus_client import CollectorRegistry
+
+from recsys_platform import __version__
+from recsys_platform.observability.tracing import build_tracer_provider
+from recsys_platform.settings import TelemetrySettings
+from recsys_platform.web.health import health_router
+from recsys_platform.web.middleware import (
+    BodySizeLimitMiddleware,
+    HttpMetrics,
+    RequestContextMiddleware,
+)
+from recsys_platform.web.problems import install_problem_handlers
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def service_app(
+    *,
+    title: str,
+    description: str,
+    service_name: str,
+    telemetry: TelemetrySettings,
+    max_request_bytes: int,
+    routers: Sequence[APIRouter],
+    lifespan: Lifespan,
+    span_processors: list[SpanProcessor] | None = None,
+) -> FastAPI:
+    """Build an app; ``lifespan`` creates the service's clients and fills
+    ``app.state.readiness`` with its dependency checks."""
+    registry = CollectorRegistry()
+    tracer_provider = build_tracer_provider(
+        telemetry.service_name or service_name, telemetry.otlp_endpoint, span_processors
+    )
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with lifespan(app):
+                yield
+        finally:
+            tracer_provider.shutdown()  # flushes spans still batched for OTLP
+
+    app = FastAPI(title=title, version=__version__, description=description, lifespan=_lifespan)
+    app.state.readiness = []
+    install_problem_handlers(app)
+    app.include_router(health_router(app.state.readiness, registry))
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics"
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))
+    return app
