@@ -8,51 +8,8 @@
 # Usage: scripts/services/start.sh [all|postgres|redis|kafka]...   (default: all)
 set -euo pipefail
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
-CACHE_DIR="$REPO_ROOT/.cache"
-STATE_DIR="${RECSYS_SERVICES_STATE_DIR:-$CACHE_DIR/services}"
-KAFKA_LIB="$CACHE_DIR/kafka/lib"
-KAFKA_MARKER="$CACHE_DIR/kafka/resolved.version"
-TIMEOUT="${RECSYS_SERVICES_TIMEOUT:-90}"
-
-PG_PORT="${RECSYS_SERVICES_PG_PORT:-55432}"
-REDIS_PORT="${RECSYS_SERVICES_REDIS_PORT:-56379}"
-KAFKA_PORT="${RECSYS_SERVICES_KAFKA_PORT:-59092}"
-KAFKA_CONTROLLER_PORT="${RECSYS_SERVICES_KAFKA_CONTROLLER_PORT:-59093}"
-HOST=127.0.0.1
-
-PG_DIR="$STATE_DIR/postgres"
-PG_DATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/run"
-PG_LOG="$PG_DIR/postgres.log"
-REDIS_DIR="$STATE_DIR/redis"
-REDIS_PID="$REDIS_DIR/redis.pid"
-REDIS_LOG="$REDIS_DIR/redis.log"
-KAFKA_DIR="$STATE_DIR/kafka"
-KAFKA_DATA="$KAFKA_DIR/data"
-KAFKA_PID="$KAFKA_DIR/kafka.pid"
-KAFKA_OUT="$KAFKA_DIR/kafka.out"
-KAFKA_LOG="$KAFKA_DIR/server.log"
-KAFKA_PROPS="$KAFKA_DIR/server.properties"
-
-log() { echo "[services] $*" >&2; }
-# fail SERVICE MESSAGE [LOGFILE...]: print message + tail of each log, exit 1
-fail() {
-  local svc="$1" msg="$2"; shift 2
-  echo "[services] ERROR: $svc: $msg" >&2
-  local f
-  for f in "$@"; do
-    if [ -s "$f" ]; then
-      echo "[services] ---- last 40 lines of $f ----" >&2
-      tail -n 40 "$f" >&2 || true
-      echo "[services] ---- end of $f ----" >&2
-    fi
-  done
-  exit 1
-}
-
-usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
@@ -67,8 +24,6 @@ port_in_use() { fail "$1" "port $HOST:$2 is already in use by another process: $
 # Keep one previous log so the tail shown on failure belongs to this attempt
 rotate_log() { if [ -s "$1" ]; then mv -f "$1" "$1.1"; fi; }
 
-# cmdline of a pid (NUL -> space), empty if gone
-pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 
 pg_bin_dir() {
   local d

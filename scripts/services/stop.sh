@@ -4,44 +4,8 @@
 # Usage: scripts/services/stop.sh [all|postgres|redis|kafka]...   (default: all)
 set -euo pipefail
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
-STATE_DIR="${RECSYS_SERVICES_STATE_DIR:-$REPO_ROOT/.cache/services}"
-
-PG_PORT="${RECSYS_SERVICES_PG_PORT:-55432}"
-REDIS_PORT="${RECSYS_SERVICES_REDIS_PORT:-56379}"
-HOST=127.0.0.1
-
-PG_DIR="$STATE_DIR/postgres"
-PG_DATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/run"
-PG_LOG="$PG_DIR/postgres.log"
-REDIS_DIR="$STATE_DIR/redis"
-REDIS_PID="$REDIS_DIR/redis.pid"
-REDIS_LOG="$REDIS_DIR/redis.log"
-KAFKA_DIR="$STATE_DIR/kafka"
-KAFKA_PID="$KAFKA_DIR/kafka.pid"
-KAFKA_PROPS="$KAFKA_DIR/server.properties"
-KAFKA_OUT="$KAFKA_DIR/kafka.out"
-KAFKA_LOG="$KAFKA_DIR/server.log"
-
-log() { echo "[services] $*" >&2; }
-fail() {
-  local svc="$1" msg="$2"; shift 2
-  echo "[services] ERROR: $svc: $msg" >&2
-  local f
-  for f in "$@"; do
-    if [ -s "$f" ]; then
-      echo "[services] ---- last 40 lines of $f ----" >&2
-      tail -n 40 "$f" >&2 || true
-      echo "[services] ---- end of $f ----" >&2
-    fi
-  done
-  exit 1
-}
-usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
-
-pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # wait_gone PID SECONDS -> 0 when the pid has exited
 wait_gone() {
