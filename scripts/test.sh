@@ -9,6 +9,8 @@ cd "$ROOT"
 start=$SECONDS
 
 bash scripts/bootstrap.sh
+echo "[test] helm (built from its Go module into .cache/bin on first run, ~2 min cold)"
+bash scripts/tools/install-helm.sh >/dev/null
 bash scripts/services/install.sh
 started_here=0
 cleanup() {
