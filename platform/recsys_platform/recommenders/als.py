@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
 
 from recsys_platform.recommenders.base import FloatArray, NotFittedError
 
@@ -51,15 +52,18 @@ class ALSRecommender:
         matrix.eliminate_zeros()
         if self.binary:
             matrix.data[:] = 1.0
-        model = AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.seed,
-            num_threads=self.num_threads,
-        )
-        model.fit(matrix, show_progress=False)
+        # implicit's own threads do the work; a BLAS thread pool inside them only contends
+        # (implicit checks this when the model is built, so the limit covers both)
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.seed,
+                num_threads=self.num_threads,
+            )
+            model.fit(matrix, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
         return self
