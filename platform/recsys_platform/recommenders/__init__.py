@@ -5,5 +5,5 @@ Modules:
         Microsoft Recommenders stratified split.
     metrics: top-k ranking metrics (MAP, nDCG, precision, recall, coverage).
     base: the ``Recommender`` protocol and the shared top-k helper.
-    popularity, item_knn, als, ease: one recipe each.
+    popularity, item_knn, als, ease, content (TF-IDF): one recipe each.
 """
