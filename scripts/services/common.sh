@@ -50,3 +50,20 @@ usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
 
 # cmdline of a pid (NUL -> space), empty if gone
 pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
+
+# parse_services [all|postgres|redis|kafka]...: sets want_pg, want_redis, want_kafka (default all)
+parse_services() {
+  want_pg=0 want_redis=0 want_kafka=0
+  [ "$#" -eq 0 ] && set -- all
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      all) want_pg=1; want_redis=1; want_kafka=1 ;;
+      postgres|postgresql|pg) want_pg=1 ;;
+      redis) want_redis=1 ;;
+      kafka) want_kafka=1 ;;
+      -h|--help) usage ;;
+      *) echo "[services] unknown service '$arg'" >&2; usage ;;
+    esac
+  done
+}

@@ -377,18 +377,7 @@ EOF
   mv "$tmp" "$STATE_DIR/env"
 }
 
-want_pg=0 want_redis=0 want_kafka=0
-[ "$#" -eq 0 ] && set -- all
-for arg in "$@"; do
-  case "$arg" in
-    all) want_pg=1; want_redis=1; want_kafka=1 ;;
-    postgres|postgresql|pg) want_pg=1 ;;
-    redis) want_redis=1 ;;
-    kafka) want_kafka=1 ;;
-    -h|--help) usage ;;
-    *) echo "[services] unknown service '$arg'" >&2; usage ;;
-  esac
-done
+parse_services "$@"
 
 mkdir -p "$STATE_DIR"
 T0=$SECONDS

@@ -20,8 +20,9 @@ from recsys_platform.catalog.schemas import (
 )
 from recsys_platform.catalog.validation import RecordInvalid, incompatible_changes, validate_item
 from recsys_platform.db.engine import transaction
-from recsys_platform.db.models import CatalogItem, Tenant, utcnow
+from recsys_platform.db.models import CatalogItem, utcnow
 from recsys_platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from recsys_platform.tenancy.lookup import active_tenant
 
 _CHUNK = 500
 
@@ -35,12 +36,12 @@ class CatalogService:
 
     def get_schema(self, tenant_id: str) -> CatalogSchema:
         with self._sessions() as s:
-            return CatalogSchema.model_validate(_active_tenant(s, tenant_id).catalog_schema)
+            return CatalogSchema.model_validate(active_tenant(s, tenant_id).catalog_schema)
 
     def replace_schema(self, tenant_id: str, schema: CatalogSchema) -> CatalogSchema:
         """Replace the declared fields; refuses changes that would invalidate stored items."""
         with transaction(self._sessions) as s:
-            tenant = _active_tenant(s, tenant_id, for_update=True)
+            tenant = active_tenant(s, tenant_id, for_update=True)
             old = CatalogSchema.model_validate(tenant.catalog_schema)
             has_items = s.scalar(
                 select(CatalogItem.item_id).where(CatalogItem.tenant_id == tenant_id).limit(1)
@@ -60,7 +61,7 @@ class CatalogService:
         """Validate each record; write the valid ones in one transaction; report every record."""
         results: list[ItemResult | None] = [None] * len(records)
         with transaction(self._sessions) as s:
-            tenant = _active_tenant(s, tenant_id, for_update=True)
+            tenant = active_tenant(s, tenant_id, for_update=True)
             schema = CatalogSchema.model_validate(tenant.catalog_schema)
             valid: dict[str, tuple[int, dict[str, Any]]] = {}
             for index, record in enumerate(records):
@@ -117,7 +118,7 @@ class CatalogService:
 
     def get(self, tenant_id: str, item_id: str) -> ItemPublic:
         with self._sessions() as s:
-            _active_tenant(s, tenant_id)
+            active_tenant(s, tenant_id)
             row = s.get(CatalogItem, (tenant_id, item_id))
             if row is None:
                 raise NotFound(f"item '{item_id}' not found", [FieldError("item_id", "unknown")])
@@ -126,7 +127,7 @@ class CatalogService:
     def list_items(self, tenant_id: str, limit: int, cursor: str | None) -> ItemPage:
         after = _decode_cursor(cursor) if cursor else None
         with self._sessions() as s:
-            _active_tenant(s, tenant_id)
+            active_tenant(s, tenant_id)
             q = select(CatalogItem).where(CatalogItem.tenant_id == tenant_id)
             if after is not None:
                 q = q.where(CatalogItem.item_id > after)
@@ -138,7 +139,7 @@ class CatalogService:
 
     def delete(self, tenant_id: str, item_id: str) -> None:
         with transaction(self._sessions) as s:
-            _active_tenant(s, tenant_id)
+            active_tenant(s, tenant_id)
             gone = s.execute(
                 delete(CatalogItem).where(CatalogItem.tenant_id == tenant_id, CatalogItem.item_id == item_id)
             )
@@ -178,16 +179,6 @@ class CatalogService:
             index_elements=[CatalogItem.tenant_id, CatalogItem.item_id],
             set_={"attributes": stmt.excluded.attributes, "updated_at": stmt.excluded.updated_at},
         )
-
-
-def _active_tenant(s: Session, tenant_id: str, for_update: bool = False) -> Tenant:
-    q = select(Tenant).where(Tenant.id == tenant_id)
-    if for_update:
-        q = q.with_for_update()
-    tenant = s.scalar(q)
-    if tenant is None or tenant.status in ("deleted", "deleting"):
-        raise NotFound(f"tenant '{tenant_id}' not found", [FieldError("tenant_id", "unknown")])
-    return tenant
 
 
 def _rejected(index: int, record: Any, errors: list[FieldError]) -> ItemResult:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recsys_platform.db.engine import transaction
 from recsys_platform.db.models import ApiKey, Tenant, utcnow
 from recsys_platform.errors import FieldError, InvalidInput, NotFound, Unauthenticated
+from recsys_platform.tenancy.lookup import active_tenant
 from recsys_platform.tenancy.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -96,14 +97,14 @@ class ApiKeyService:
                 "expires_at: must be in the future", [FieldError("expires_at", "must be in the future")]
             )
         with transaction(self._sessions) as s:
-            _require_active_tenant(s, tenant_id)
+            active_tenant(s, tenant_id)
             row, generated = _new_key_row(tenant_id, spec.name, list(spec.scopes), spec.expires_at)
             s.add(row)
         return ApiKeyCreated(**to_public(row).model_dump(), key=generated.key)
 
     def list_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
         with self._sessions() as s:
-            _require_active_tenant(s, tenant_id)
+            active_tenant(s, tenant_id)
             rows = s.scalars(
                 select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at)
             ).all()
@@ -191,13 +192,6 @@ def _new_key_row(
         expires_at=expires_at,
     )
     return row, generated
-
-
-def _require_active_tenant(s: Session, tenant_id: str) -> Tenant:
-    tenant = s.get(Tenant, tenant_id)
-    if tenant is None or tenant.status != "active":
-        raise NotFound(f"tenant '{tenant_id}' not found", [FieldError("tenant_id", "unknown")])
-    return tenant
 
 
 def _key(s: Session, tenant_id: str, key_id: str) -> ApiKey:

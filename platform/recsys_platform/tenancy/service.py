@@ -19,6 +19,7 @@ from recsys_platform.db.models import (
 )
 from recsys_platform.errors import Conflict, DependencyUnavailable, FieldError, NotFound
 from recsys_platform.provisioning.ports import Provisioner, ResourceRef, TenantContext
+from recsys_platform.tenancy.lookup import active_tenant
 from recsys_platform.tenancy.schemas import (
     Quotas,
     ResourcePublic,
@@ -119,9 +120,7 @@ class TenantService:
 
     def update(self, tenant_id: str, patch: TenantUpdate) -> TenantPublic:
         with transaction(self._sessions) as s:
-            tenant = s.get(Tenant, tenant_id, with_for_update=True)
-            if tenant is None or tenant.status != "active":
-                raise NotFound(f"tenant '{tenant_id}' not found", [FieldError("tenant_id", "unknown")])
+            tenant = active_tenant(s, tenant_id, for_update=True)
             if patch.display_name is not None:
                 tenant.display_name = patch.display_name
             if patch.quotas is not None:
