@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -101,4 +112,114 @@ class CatalogItem(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-__all__ = ["ApiKey", "Base", "CatalogItem", "ProvisionedResource", "Tenant"]
+class TrainingRun(Base):
+    """One training pipeline run of a tenant (queued -> running -> succeeded | failed)."""
+
+    __tablename__ = "training_runs"
+    __table_args__ = (Index("ix_training_runs_tenant_requested", "tenant_id", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    trigger: Mapped[str] = mapped_column(String(20), default="api")
+    stage: Mapped[str | None] = mapped_column(String(60), default=None)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data_window: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pipeline_run_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    model_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    promoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TrainingSchedule(Base):
+    """A tenant's periodic retraining: every ``interval_minutes`` while enabled."""
+
+    __tablename__ = "training_schedules"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    next_run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_run_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Deployment(Base):
+    """A served model of a tenant: a registered model version behind an endpoint."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    model_alias: Mapped[str | None] = mapped_column(String(40), default=None)
+    model_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    resolved_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    previous_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    mode: Mapped[str] = mapped_column(String(20), default="local")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    endpoint: Mapped[str | None] = mapped_column(String(500), default=None)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    min_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    canary_traffic_percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Experiment(Base):
+    """An A/B test on one surface: weighted variants, each pointing at a deployment."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        Index("ix_experiments_tenant_surface_status", "tenant_id", "surface", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    surface: Mapped[str] = mapped_column(String(63), default="default")
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    attribution_window_seconds: Mapped[int] = mapped_column(Integer, default=1800)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ExperimentVariantStats(Base):
+    """Impressions and attributed clicks of one variant, kept by the stream processor."""
+
+    __tablename__ = "experiment_variant_stats"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    variant: Mapped[str] = mapped_column(String(63), primary_key=True)
+    impressions: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    reward_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "CatalogItem",
+    "Deployment",
+    "Experiment",
+    "ExperimentVariantStats",
+    "ProvisionedResource",
+    "Tenant",
+    "TrainingRun",
+    "TrainingSchedule",
+]
