@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,17 @@ def test_freshness_benchmark_runs_and_sees_every_event(kafka_bootstrap: str, red
     assert result.returncode == 0, result.stderr[-3000:]
     line = result.stdout.strip().splitlines()[-1]
     assert "0 errors, 0 never visible" in line, line
+
+
+def test_movielens_quality_benchmark_runs_on_a_subset() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "quality_movielens.py"), "--users", "100", "--no-write"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| HybridRecommender (pipeline model), full history | this run |" in result.stdout
+    assert "Hybrid recommend() median latency" in result.stdout

@@ -6,4 +6,10 @@ Modules:
     metrics: top-k ranking metrics (MAP, nDCG, precision, recall, coverage).
     base: the ``Recommender`` protocol and the shared top-k helper.
     popularity, item_knn, als, ease, content (TF-IDF): one recipe each.
+    hybrid: ``HybridRecommender`` (the model the platform trains and serves), ``ScoredItem``.
+    config: ``HybridConfig`` / ``RankerConfig`` (all hyper-parameters).
+    model_state, scoring, retrieval, ranker: the hybrid's fitted arrays, request-time
+        candidate generation and features, FAISS retrieval, the LightGBM ranker and tuning.
+    catalog_frame: item metadata frame; artifact: save_model / load_model;
+    evaluation: temporal_split / evaluate_model; exceptions: the hybrid's errors.
 """

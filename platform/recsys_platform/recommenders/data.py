@@ -144,9 +144,11 @@ def python_stratified_split(
 
     Reproduces ``recommenders.datasets.python_splitters.python_stratified_split`` row
     for row: every row gets a draw from ``np.random.RandomState(seed).rand`` in input
-    order, rows are ordered by (group, draw), and a row goes to train when its rank
-    within the group divided by the group size is at most ``ratio``. A group of one
-    row therefore always lands in test.
+    order, rows are ordered by (group, draw), and a row goes to train when its 1-based
+    rank within the group is at most ``round(ratio * group size)``, rounded half to even
+    as pandas does (the library calls ``round`` on a Series). A group of one row
+    therefore lands in train (``round(0.75) == 1``), a group of two rows entirely in train
+    (``round(1.5) == 2``), a group of five keeps four rows in train.
 
     Args:
         df: Events, one row each; not modified.
@@ -177,7 +179,8 @@ def python_stratified_split(
     draws = np.random.RandomState(seed).rand(len(data))
     data = data.assign(_draw=draws).sort_values([group_col, "_draw"])
     groups = data.groupby(group_col)
-    rank = (groups.cumcount() + 1) / groups[group_col].transform("count")
-    in_train = (rank <= ratio).to_numpy()
+    rank = groups.cumcount() + 1
+    # Series.round is numpy's round half to even, exactly what the library gets from round(Series)
+    in_train = (rank <= (ratio * groups[group_col].transform("count")).round()).to_numpy()
     data = data.drop(columns="_draw")
     return data[in_train], data[~in_train]

@@ -63,8 +63,16 @@ def test_split_is_stratified_per_item() -> None:
     train, test = python_stratified_split(df, ratio=0.75, filter_by="item")
     for item, group in df.groupby("itemID"):
         n = len(group)
-        # rank / n <= 0.75 goes to train: exactly floor(0.75 n) rows per item
-        assert (train["itemID"] == item).sum() == int(np.floor(0.75 * n))
+        # rank <= round(0.75 n) goes to train (round half to even, as the library does)
+        assert (train["itemID"] == item).sum() == int(np.round(0.75 * n))
+
+
+def test_split_rounds_each_group_like_the_library() -> None:
+    # group sizes 1, 2, 5: round(0.75)=1, round(1.5)=2, round(3.75)=4 rows in train
+    df = pd.DataFrame({"userID": [1, 2, 2, 3, 3, 3, 3, 3], "itemID": [1, 1, 2, 1, 2, 3, 4, 5]})
+    train, test = python_stratified_split(df, ratio=0.75, filter_by="user")
+    assert train["userID"].value_counts().sort_index().tolist() == [1, 2, 4]
+    assert test["userID"].tolist() == [3]
 
 
 def test_split_matches_the_reference_algorithm() -> None:
@@ -72,10 +80,11 @@ def test_split_matches_the_reference_algorithm() -> None:
     np.random.seed(42)
     ref = df.assign(random=np.random.rand(len(df))).sort_values(["userID", "random"])
     groups = ref.groupby("userID")
-    rank = (groups.cumcount() + 1) / groups["userID"].transform("count")
+    rank = groups.cumcount() + 1
+    cut = round(0.75 * groups["userID"].transform("count"))  # the library's own expression
     train, test = python_stratified_split(df, filter_by="user", seed=42)
-    assert train.index.equals(ref.index[rank <= 0.75])
-    assert test.index.equals(ref.index[rank > 0.75])
+    assert train.index.equals(ref.index[rank <= cut])
+    assert test.index.equals(ref.index[rank > cut])
 
 
 def test_min_rating_drops_small_groups() -> None:

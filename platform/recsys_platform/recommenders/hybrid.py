@@ -1,0 +1,307 @@
+"""The hybrid recommender: several candidate generators, one blend or learned ranker.
+
+Warm users (at least ``cold_start_threshold`` known history items) get candidates from
+EASE, ALS (FAISS retrieval over the item factors, user vector folded in from the history at
+request time), item-kNN, content TF-IDF and popularity, re-ordered by the LightGBM ranker
+(or the weighted blend when no ranker was trained). Cold users get content + popularity.
+Nothing about a user is stored in the model: the history passed to ``recommend`` is the
+whole user state, so a new click changes the next list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from recsys_platform.recommenders import scoring
+from recsys_platform.recommenders.catalog_frame import normalise_catalog
+from recsys_platform.recommenders.config import HybridConfig
+from recsys_platform.recommenders.data import IdIndex, Interactions
+from recsys_platform.recommenders.exceptions import InsufficientDataError, UnknownItemError
+from recsys_platform.recommenders.model_state import ModelState, fit_state
+
+SCHEMA_VERSION = 1
+__all__ = ["HybridConfig", "HybridRecommender", "InsufficientDataError", "ScoredItem", "UnknownItemError"]
+
+CF_SOURCES = ("ease", "als", "item_knn")
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One recommended item: its id, score, a short human reason and the generators behind it."""
+
+    item_id: str
+    score: float
+    reason: str
+    sources: tuple[str, ...]
+
+
+class HybridRecommender:
+    """A fitted hybrid model; build it with :meth:`fit` or ``artifact.load_model``."""
+
+    SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    def __init__(self, config: HybridConfig, state: ModelState) -> None:
+        self.config = config
+        self.state = state
+        self._index = IdIndex(state.item_ids)
+        self._available = state.catalog["available"].to_numpy(dtype=bool)
+        self._titles = state.catalog["title"].to_numpy(dtype=object)
+        self._ranker: Any = None
+        if state.ranker_model:
+            from recsys_platform.recommenders.ranker import load_booster
+
+            self._ranker = load_booster(state.ranker_model)
+
+    @property
+    def item_ids(self) -> npt.NDArray[np.str_]:
+        """External item ids in index order."""
+        return self.state.item_ids
+
+    @property
+    def generators(self) -> list[str]:
+        """The generators this model has (EASE/content may have been skipped; see ``state.skipped``)."""
+        return [g for g in self.state.generators if g in self.config.generators or g == "popularity"]
+
+    @classmethod
+    def fit(
+        cls,
+        interactions: Interactions,
+        catalog: pd.DataFrame | None = None,
+        config: HybridConfig | None = None,
+        now: float | None = None,
+    ) -> HybridRecommender:
+        """Trains every generator (and the ranker, when enabled) on ``interactions``.
+
+        Args:
+            interactions: The event log; ids are used as strings; timestamps in unix seconds.
+            catalog: Item metadata (``catalog_frame``); items without events are still
+                recommendable by content; missing columns get defaults.
+            config: Hyper-parameters (defaults when omitted).
+            now: Reference time of popularity decay and item age (default: the last event).
+
+        Raises:
+            InsufficientDataError: Too few events, users or items (the message says which).
+            ValueError: A malformed catalog (the message names the column).
+        """
+        config = config or HybridConfig()
+        frame = normalise_catalog(catalog) if catalog is not None else None
+        if config.ranker.enabled:
+            from recsys_platform.recommenders.ranker import fit_with_ranker
+
+            return fit_with_ranker(cls, interactions, frame, config, now)
+        return cls(config, fit_state(interactions, frame, config, now))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def history_indices(self, history: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Known item indices of a most-recent-first history (duplicates and unknown ids dropped)."""
+        if not len(history):
+            return np.empty(0, dtype=np.int64)
+        found = self._index.lookup(np.asarray([str(h) for h in history]))
+        found = found[found >= 0]
+        _, first = np.unique(found, return_index=True)
+        return found[np.sort(first)][: self.config.max_history].astype(np.int64)
+
+    def blocked_mask(self, history: npt.NDArray[np.int64], exclude: Collection[str]) -> npt.NDArray[np.bool_]:
+        """Items that must not be returned: unavailable, in the history or excluded."""
+        blocked: npt.NDArray[np.bool_] = ~self._available
+        blocked[history] = True
+        if exclude:
+            ids = self._index.lookup(np.asarray([str(e) for e in exclude]))
+            blocked[ids[ids >= 0]] = True
+        return blocked
+
+    def _label(self, index: int) -> str:
+        title = str(self._titles[index] or "").strip()
+        return title if title else str(self.state.item_ids[index])
+
+    def is_cold(self, history: Sequence[str]) -> bool:
+        """Whether this history gets the cold-start recipe (too few known items)."""
+        return int(self.history_indices(history).shape[0]) < self.config.cold_start_threshold
+
+    # -- public API --------------------------------------------------------------------------
+    def recommend(
+        self,
+        history: Sequence[str],
+        n: int = 10,
+        *,
+        exclude: Collection[str] = (),
+        category_affinity: Mapping[str, float] | None = None,
+        now: float | None = None,
+    ) -> list[ScoredItem]:
+        """Top-``n`` items for a user with this history (most recent first).
+
+        Unknown history ids are ignored; history items, ``exclude`` and unavailable items are
+        never returned. Fewer than ``cold_start_threshold`` known items = cold start.
+        """
+        hist = self.history_indices(history)
+        blocked = self.blocked_mask(hist, exclude)
+        cold = hist.shape[0] < self.config.cold_start_threshold
+        cand, score = self.rank_candidates(hist, blocked, cold, category_affinity, now)
+        if cand.items.shape[0] == 0:
+            return []
+        order = np.lexsort((cand.items, -score))[:n]
+        return self._scored(cand, order, score, hist)
+
+    def rank_candidates(
+        self,
+        hist: npt.NDArray[np.int64],
+        blocked: npt.NDArray[np.bool_],
+        cold: bool,
+        category_affinity: Mapping[str, float] | None = None,
+        now: float | None = None,
+    ) -> tuple[scoring.Candidates, npt.NDArray[np.float64]]:
+        """Candidates of the cold or the warm recipe and their final scores (unsorted)."""
+        if cold:
+            gens = ["content", "popularity"] if self.state.tfidf is not None else ["item_knn", "popularity"]
+        else:
+            gens = self.generators
+        gens = [g for g in gens if g in self.state.generators]
+        cand = scoring.candidates(self.state, self.config, hist, blocked, gens, category_affinity)
+        if not cold and self._ranker is not None and cand.items.shape[0]:
+            feats = scoring.features(self.state, cand, int(hist.shape[0]), self._now(now))
+            learned = np.asarray(self._ranker.predict(feats, num_threads=1), dtype=np.float64)
+            return cand, learned + self.config.ranker.blend_init_scale * scoring.blend(self.config, cand)
+        weights = {**self.config.blend_weights, **self.config.cold_blend_weights} if cold else None
+        weights = weights or self.config.blend_weights
+        return cand, scoring.blend_scores(
+            weights, self.config.category_affinity_weight, cand.scores, cand.affinity
+        )
+
+    def _scored(
+        self,
+        cand: scoring.Candidates,
+        order: npt.NDArray[np.int64],
+        score: npt.NDArray[np.float64],
+        hist: npt.NDArray[np.int64],
+    ) -> list[ScoredItem]:
+        items = cand.items[order]
+        anchors = self._anchors(hist, items)
+        out = []
+        for pos, (row, item) in enumerate(zip(order, items, strict=True)):
+            sources = tuple(g for g in cand.sources if cand.sources[g][row])
+            if anchors is not None and anchors[pos] >= 0 and any(s in CF_SOURCES for s in sources):
+                reason = f"because you liked {self._label(int(anchors[pos]))}"
+            elif "content" in sources:
+                reason = "similar to what you read"
+            elif anchors is not None and anchors[pos] >= 0:
+                reason = f"because you liked {self._label(int(anchors[pos]))}"
+            else:
+                reason = "popular now"
+            out.append(ScoredItem(str(self.state.item_ids[item]), float(score[row]), reason, sources))
+        return out
+
+    def _anchors(
+        self, hist: npt.NDArray[np.int64], items: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64] | None:
+        """For each item, the history item that contributed most (-1 when none did)."""
+        if hist.shape[0] == 0 or items.shape[0] == 0:
+            return None
+        s = self.state
+        if s.ease is not None:
+            contrib = s.ease[np.ix_(hist, items)].astype(np.float64)
+        elif s.knn is not None:
+            contrib = s.knn[hist][:, items].toarray()
+        elif s.tfidf is not None:
+            contrib = (s.tfidf[hist] @ s.tfidf[items].T).toarray()
+        else:
+            return None
+        best = contrib.argmax(axis=0)
+        value = contrib[best, np.arange(items.shape[0])]
+        return np.where(value > 0, hist[best], -1).astype(np.int64)
+
+    def similar_items(self, item_id: str, n: int = 10, *, exclude: Collection[str] = ()) -> list[ScoredItem]:
+        """Items most like ``item_id`` (co-interactions, ALS factors and content), best first.
+
+        Raises:
+            UnknownItemError: ``item_id`` is not in the model.
+        """
+        found = int(self._index.lookup(np.asarray([str(item_id)]))[0])
+        if found < 0:
+            raise UnknownItemError(str(item_id))
+        s = self.state
+        blocked = self.blocked_mask(np.asarray([found], dtype=np.int64), exclude)
+        parts: dict[str, npt.NDArray[np.float64]] = {}
+        if s.knn is not None and s.counts[found] > 0:
+            parts["item_knn"] = np.asarray(s.knn[found].toarray(), dtype=np.float64).ravel()
+        if s.als_items is not None and s.counts[found] > 0:
+            vectors = s.als_items.astype(np.float64)
+            norms = np.linalg.norm(vectors, axis=1) + 1e-12
+            parts["als"] = np.maximum(vectors @ vectors[found] / (norms * norms[found]), 0.0)
+        if s.tfidf is not None:
+            parts["content"] = np.asarray((s.tfidf @ s.tfidf[found].T).toarray(), dtype=np.float64).ravel()
+        weights = {"item_knn": 1.0, "als": 0.5, "content": 0.5 if parts.keys() - {"content"} else 1.0}
+        total = np.zeros(s.n_items)
+        for g, v in parts.items():
+            top = float(v[~blocked].max()) if (~blocked).any() else 0.0
+            if top > 0:
+                total += weights[g] * v / top
+        total = total + 1e-6 * s.popularity / max(float(s.popularity.max()), 1e-12)
+        total[blocked] = -np.inf
+        top_items = scoring._top(total, blocked, n)
+        label = self._label(found)
+        return [
+            ScoredItem(
+                str(s.item_ids[i]),
+                float(total[i]),
+                f"similar to {label}",
+                tuple(g for g, v in parts.items() if v[i] > 0) or ("popularity",),
+            )
+            for i in top_items
+        ]
+
+    def popular(
+        self, n: int = 10, *, exclude: Collection[str] = (), now: float | None = None
+    ) -> list[ScoredItem]:
+        """The time-decayed most popular available items (decay is relative, so ``now``
+        does not change the order; it is accepted for symmetry with ``recommend``)."""
+        blocked = self.blocked_mask(np.empty(0, dtype=np.int64), exclude)
+        scores = self.state.popularity.astype(np.float64)
+        return [
+            ScoredItem(str(self.state.item_ids[i]), float(scores[i]), "popular now", ("popularity",))
+            for i in scoring._top(scores, blocked, n)
+        ]
+
+    def item_metadata(self, item_id: str) -> Mapping[str, Any]:
+        """Catalog attributes of an item plus its interaction count.
+
+        Raises:
+            UnknownItemError: ``item_id`` is not in the model.
+        """
+        found = int(self._index.lookup(np.asarray([str(item_id)]))[0])
+        if found < 0:
+            raise UnknownItemError(str(item_id))
+        row = self.state.catalog.iloc[found]
+        created = float(row["created_at"])
+        return {
+            "item_id": str(item_id),
+            "title": str(row["title"]),
+            "text": str(row["text"])[:200],
+            "categories": list(row["categories"]),
+            "created_at": None if math.isnan(created) else created,
+            "available": bool(row["available"]),
+            "interactions": int(self.state.counts[found]),
+        }
+
+    def recommend_batch(
+        self,
+        histories: Sequence[Sequence[str]],
+        n: int,
+        *,
+        excludes: Sequence[Collection[str]] | None = None,
+        now: float | None = None,
+    ) -> list[list[ScoredItem]]:
+        """``recommend`` for many histories (used by evaluation)."""
+        return [
+            self.recommend(h, n, exclude=excludes[i] if excludes is not None else (), now=now)
+            for i, h in enumerate(histories)
+        ]
+
+    def _now(self, now: float | None) -> float:
+        return float(now) if now is not None else self.state.fitted_at
