@@ -184,7 +184,7 @@ def verdict(results: list[tuple[str, RankingMetrics, float]]) -> str:
     ]
     target = "met" if m.ndcg_at_k >= 0.50 else "not met"
     beaten = "beats every published row on all four" if not lost else "does not beat: " + ", ".join(lost)
-    return f"Full-history hybrid nDCG@10 {m.ndcg_at_k:.4f} (target 0.50: {target}); {beaten}."
+    return f"Full-history hybrid nDCG@10 {m.ndcg_at_k:.5f} (target 0.50: {target}); {beaten}."
 
 
 def table(results: list[tuple[str, RankingMetrics, float]]) -> str:

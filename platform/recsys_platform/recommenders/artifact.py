@@ -98,6 +98,9 @@ def save_model(model: HybridRecommender, directory: str | Path) -> Path:
         save_npz(out / "tfidf.npz", s.tfidf)
         (out / "vocabulary.json").write_text(json.dumps(s.vocabulary))
         files += ["tfidf.npz", "vocabulary.json"]
+    if s.time_hist is not None and s.time_global is not None:
+        np.savez(out / "time.npz", hist=s.time_hist, glob=s.time_global)
+        files.append("time.npz")
     if s.ranker_model:
         (out / "ranker.txt").write_text(s.ranker_model)
         files.append("ranker.txt")
@@ -214,6 +217,12 @@ def _load_state(root: Path, files: dict[str, str], manifest: dict[str, Any]) -> 
         state.tfidf = csr_matrix(load_npz(root / "tfidf.npz"))
         state.vocabulary = json.loads((root / "vocabulary.json").read_text())
         _shape(root / "tfidf.npz", state.tfidf.shape[:1], (n,))
+    if "time.npz" in files:
+        with np.load(root / "time.npz", allow_pickle=False) as arrays:
+            state.time_hist, state.time_global = arrays["hist"], arrays["glob"]
+        _shape(root / "time.npz", state.time_hist.shape[:1], (n,))
+        if state.time_global.shape != state.time_hist.shape[1:]:
+            raise ArtifactError(f"{root / 'time.npz'}: 'glob' and 'hist' have different bin counts")
     if "ranker.txt" in files:
         state.ranker_model = (root / "ranker.txt").read_text()
     return state

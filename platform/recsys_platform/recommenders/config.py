@@ -28,7 +28,7 @@ class RankerConfig(BaseModel):
     min_data_in_leaf: int = Field(100, ge=1)
     feature_fraction: float = Field(0.8, gt=0.0, le=1.0)
     lambda_l2: float = Field(10.0, ge=0.0)
-    blend_init_scale: float = Field(5.0, ge=0.0)
+    blend_init_scale: float = Field(1.0, ge=0.0)
     """The ranker boosts from ``blend_init_scale * blend`` (LightGBM init_score), so it
     starts from the tuned blend and learns corrections; 0 starts from zero."""
     min_gain: float = 0.001
@@ -73,14 +73,20 @@ class HybridConfig(BaseModel):
     min_items: int = Field(2, ge=1)
     # EASE
     ease_lambda: float = Field(500.0, gt=0.0)
+    ease_value_weight: float = Field(0.25, ge=0.0)
+    """EASE's Gram matrix weights each (user, item) pair by ``1 + w * z``, z = the pair's
+    interaction value standardised over all pairs (clipped to +-3; weight at least 0.1), so
+    ratings act as confidence. 0 (or values that are all equal) = binary. Serving is
+    unchanged: the history rows of the EASE matrix are summed."""
     ease_max_items: int = Field(15_000, ge=1)
     """EASE keeps a dense items x items float32 matrix (15k items = 900 MB); above this
     limit it is skipped and item-kNN + ALS take over."""
     # ALS
-    als_factors: int = Field(32, ge=1)
-    als_regularization: float = Field(1.0, ge=0.0)
-    als_alpha: float = Field(1.0, ge=0.0)
-    als_iterations: int = Field(15, ge=1)
+    # defaults chosen on a validation holdout of the MovieLens 100K training split (docs/model.md)
+    als_factors: int = Field(64, ge=1)
+    als_regularization: float = Field(40.0, ge=0.0)
+    als_alpha: float = Field(6.0, ge=0.0)
+    als_iterations: int = Field(20, ge=1)
     # item-kNN
     knn_neighbours: int = Field(50, ge=1)
     # content
@@ -89,6 +95,11 @@ class HybridConfig(BaseModel):
     # popularity
     popularity_half_life_days: float | None = Field(7.0, gt=0.0)
     """Half-life of an interaction's weight in the popularity list; None disables decay."""
+    time_bins: int = Field(0, ge=0)
+    """Bins of each item's interaction-time histogram over the training span (0 = off, the
+    default: on MovieLens validation these ranker features did not help; docs/model.md).
+    With bins, the ranker gets ``scoring.TIME_FEATURES``: a candidate's histogram against
+    the mean histogram of the history items (items consumed when the user was active)."""
     ranker: RankerConfig = Field(default_factory=RankerConfig)
     seed: int = 42
     num_threads: int = Field(1, ge=0)

@@ -26,7 +26,7 @@ from recsys_platform.recommenders.data import IdIndex, Interactions
 from recsys_platform.recommenders.exceptions import InsufficientDataError, UnknownItemError
 from recsys_platform.recommenders.model_state import ModelState, fit_state
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 __all__ = ["HybridConfig", "HybridRecommender", "InsufficientDataError", "ScoredItem", "UnknownItemError"]
 
 CF_SOURCES = ("ease", "als", "item_knn")

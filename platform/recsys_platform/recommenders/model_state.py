@@ -47,6 +47,10 @@ class ModelState:
     als_index: InnerProductIndex | None = None
     tfidf: csr_matrix | None = None
     vocabulary: dict[str, int] | None = None
+    time_hist: F32 | None = None
+    """Each item's interaction-time distribution over ``time_bins`` bins (rows sum to 1 or 0)."""
+    time_global: F32 | None = None
+    """The distribution of all training events over the same bins (smoothed, > 0)."""
     ranker_model: str | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
@@ -153,6 +157,7 @@ def fit_state(
     last_event[agg.index.to_numpy()] = agg["max"].to_numpy()
     first_event[agg.index.to_numpy()] = agg["min"].to_numpy()
 
+    time_hist, time_global = time_histograms(cols, times, n_items, config.time_bins)
     aligned = _aligned_catalog(items.ids.astype(str), catalog)
     names, item_categories = _category_matrix(aligned)
     state = ModelState(
@@ -167,11 +172,14 @@ def fit_state(
         fitted_at=fitted_at,
         n_users=len(users),
         n_events=len(interactions),
+        time_hist=time_hist,
+        time_global=time_global,
     )
     wanted = set(config.generators)
     if "ease" in wanted:
         if n_items <= config.ease_max_items:
-            ease = EASERecommender(l2=config.ease_lambda).fit(matrix)
+            weighted = value_weighted(matrix, users, items, interactions, config.ease_value_weight)
+            ease = EASERecommender(l2=config.ease_lambda, binary=False).fit(weighted)
             assert ease.weights_ is not None
             state.ease = ease.weights_.astype(np.float32)
         else:
@@ -195,6 +203,45 @@ def fit_state(
     if "content" in wanted:
         _fit_content(state, config)
     return state
+
+
+def time_histograms(
+    cols: npt.NDArray[np.int64], times: npt.NDArray[np.float64], n_items: int, bins: int
+) -> tuple[F32 | None, F32 | None]:
+    """Per-item interaction-time distributions over ``bins`` equal bins of the training span,
+    and the global one (add-one smoothed); ``(None, None)`` when disabled or no time span."""
+    if bins <= 0 or times.shape[0] == 0 or float(np.ptp(times)) <= 0:
+        return None, None
+    low, span = float(times.min()), float(np.ptp(times))
+    which = np.minimum(((times - low) / span * bins).astype(np.int64), bins - 1)
+    hist = np.zeros((n_items, bins), dtype=np.float64)
+    np.add.at(hist, (cols, which), 1.0)
+    totals = hist.sum(axis=1, keepdims=True)
+    glob = (hist.sum(axis=0) + 1.0) / (hist.sum() + bins)
+    rows = hist / np.maximum(totals, 1.0)
+    return rows.astype(np.float32), glob.astype(np.float32)
+
+
+def value_weighted(
+    matrix: csr_matrix, users: IdIndex, items: IdIndex, interactions: Interactions, weight: float
+) -> csr_matrix:
+    """The binary user x item matrix with each pair weighted by ``1 + weight * z`` (z = the
+    pair's mean interaction value, standardised over all pairs, clipped to +-3; at least 0.1).
+
+    Returns ``matrix`` itself when ``weight`` is 0 or the values do not vary."""
+    values = np.asarray(interactions.values, dtype=np.float64)
+    if weight <= 0 or values.shape[0] == 0 or not np.isfinite(values).all() or np.ptp(values) == 0:
+        return matrix
+    rows = users.lookup(_as_str(interactions.user_ids))
+    cols = items.lookup(_as_str(interactions.item_ids))
+    pairs = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"], sort=False)["v"].mean()
+    spread = float(pairs.std(ddof=0))
+    if spread == 0 or not np.isfinite(spread):
+        return matrix
+    z = np.clip((pairs.to_numpy() - float(pairs.mean())) / spread, -3.0, 3.0)
+    r = pairs.index.get_level_values(0).to_numpy()
+    c = pairs.index.get_level_values(1).to_numpy()
+    return csr_matrix((np.maximum(1.0 + weight * z, 0.1), (r, c)), shape=matrix.shape)
 
 
 def _aligned_catalog(item_ids: npt.NDArray[np.str_], catalog: pd.DataFrame | None) -> pd.DataFrame:

@@ -18,6 +18,8 @@ from recsys_platform.recommenders.model_state import ModelState
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
+TIME_FEATURES: tuple[str, ...] = ("time_lift", "time_cos", "time_lift_recent")
+
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{g}_score" for g in GENERATORS),
     *(f"{g}_rank" for g in GENERATORS),
@@ -28,6 +30,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "days_since_last_event",
     "category_affinity",
     "history_length",
+    *TIME_FEATURES,
 )
 
 
@@ -40,6 +43,8 @@ class Candidates:
     ranks: dict[str, F64]
     sources: dict[str, npt.NDArray[np.bool_]]
     affinity: F64
+    temporal: F64
+    """``TIME_FEATURES`` columns (zeros when the model has no time histograms)."""
 
 
 def _top(scores: F64, blocked: npt.NDArray[np.bool_], k: int) -> I64:
@@ -146,7 +151,33 @@ def candidates(
             ranks_out[g] = np.full(n, (c + 1.0) / c)
             sources[g] = np.zeros(n, dtype=bool)
     affinity = user_category_affinity(state, history, category_affinity)[pool]
-    return Candidates(pool.astype(np.int64), scores_out, ranks_out, sources, affinity)
+    temporal = time_features(state, history, pool)
+    return Candidates(pool.astype(np.int64), scores_out, ranks_out, sources, affinity, temporal)
+
+
+def time_features(state: ModelState, history: I64, items: I64) -> F64:
+    """How much each item's interactions fall in the period of the history items'.
+
+    The user's time profile is the mean interaction-time distribution of the history items
+    (recency-weighted ``1 / (1 + position)`` for ``time_lift_recent``). ``time_lift`` is
+    the item's distribution dotted with the profile's lift over the global distribution,
+    ``time_cos`` the cosine of the two distributions. Item-side statistics and the history
+    only, so a new user gets them too.
+    """
+    out = np.zeros((items.shape[0], len(TIME_FEATURES)))
+    if state.time_hist is None or state.time_global is None or not history.shape[0] or not items.shape[0]:
+        return out
+    hist = state.time_hist[history].astype(np.float64)
+    glob = state.time_global.astype(np.float64)
+    cand = state.time_hist[items].astype(np.float64)
+    profile = hist.mean(axis=0)
+    weights = 1.0 / (1.0 + np.arange(history.shape[0]))
+    recent = weights @ hist / weights.sum()
+    out[:, 0] = cand @ (profile / glob)
+    norms = np.linalg.norm(cand, axis=1) * (np.linalg.norm(profile) or 1.0)
+    out[:, 1] = np.divide(cand @ profile, norms, out=np.zeros(items.shape[0]), where=norms > 0)
+    out[:, 2] = cand @ (recent / glob)
+    return out
 
 
 def _relative(scores: F64) -> F64:
@@ -174,6 +205,7 @@ def features(state: ModelState, cand: Candidates, history_length: int, now: floa
         since,
         cand.affinity,
         np.full(items.shape[0], float(history_length)),
+        *cand.temporal.T,
     ]
     return np.column_stack(columns) if items.shape[0] else np.empty((0, len(FEATURE_NAMES)))
 

@@ -92,3 +92,17 @@ def test_an_invalid_config_is_refused_naming_the_field(saved: Path, tmp_path: Pa
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="config"):
         load_model(broken)
+
+
+def test_time_histograms_round_trip(topic_data: tuple[Any, Any], tmp_path: Path) -> None:
+    from recsys_platform.recommenders.config import HybridConfig, RankerConfig
+    from recsys_platform.recommenders.hybrid import HybridRecommender
+
+    log, catalog = topic_data
+    config = HybridConfig(time_bins=8, ranker=RankerConfig(enabled=False), als_factors=8, als_iterations=3)
+    model = HybridRecommender.fit(log, catalog, config)
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert "time.npz" in json.loads((tmp_path / "m" / "manifest.json").read_text())["files"]
+    assert loaded.state.time_hist is not None and model.state.time_hist is not None
+    assert (loaded.state.time_hist == model.state.time_hist).all()
+    assert loaded.recommend(HISTORIES[0], 10) == model.recommend(HISTORIES[0], 10)
