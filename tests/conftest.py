@@ -1,4 +1,4 @@
-"""Shared fixtures: real services (PostgreSQL, Redis, Kafka) and control-plane apps.
+"""Shared fixtures: real services (PostgreSQL, Redis, Kafka, MLflow) and control-plane apps.
 
 Services are started by ``scripts/services/start.sh`` (the test command in README
 does it). A fixture that needs a service and cannot reach it FAILS with a message
@@ -89,6 +89,20 @@ def kafka_bootstrap() -> str:
     except Exception as exc:
         pytest.fail(f"Kafka at {bootstrap} is not reachable ({exc}); {START_HINT}", pytrace=False)
     return bootstrap
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking_uri() -> str:
+    """URL of the MLflow tracking server + model registry started by scripts/services/start.sh."""
+    url = _require("RECSYS_TEST_MLFLOW_URL", "MLflow")
+    import httpx
+
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=5.0)
+        response.raise_for_status()
+    except Exception as exc:
+        pytest.fail(f"MLflow at {url} is not reachable ({exc}); {START_HINT}", pytrace=False)
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -101,9 +101,27 @@ class QuotaExceeded(RecsysError):
 
 
 @dataclass
+class DeploymentFailed(RecsysError):
+    """A model server did not start (bad artifact, crash on load); the reason is in ``detail``."""
+
+    status: int = 502
+    title: str = "Deployment failed"
+    type_slug: str = "deployment-failed"
+
+
+@dataclass
 class DependencyUnavailable(RecsysError):
     """A backing service (Kafka, database, ...) did not answer; retry later."""
 
     status: int = 503
     title: str = "Dependency unavailable"
     type_slug: str = "dependency-unavailable"
+
+
+@dataclass
+class InsufficientTrainingData(RecsysError):
+    """A tenant's data cannot train a model: no events, too few users/items, no item text."""
+
+    status: int = 422
+    title: str = "Insufficient training data"
+    type_slug: str = "insufficient-training-data"

@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from recsys_platform.deploy.settings import DeployerSettings
 from recsys_platform.features.settings import FeatureStoreSettings
 
 #: Where Kubernetes mounts secrets for our pods (one file per field).
@@ -93,6 +94,69 @@ class EventLogSettings(BaseModel):
         return self
 
 
+class MlflowSettings(BaseModel):
+    """MLflow tracking server and model registry (one registered model per tenant)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracking_uri: str = "sqlite:///./var/mlflow/mlflow.db"
+    """``http://mlflow:5000`` (a server) or ``sqlite:///path`` (embedded, no server)."""
+    artifact_root: str = "./var/mlflow/artifacts"
+    """Where a non-server (``sqlite:``) tracking URI stores artifacts; a server uses its own."""
+    registry_name_prefix: str = Field(default="recsys-", pattern=r"^[A-Za-z0-9_.-]*$")
+    """Registered model and experiment name = prefix + tenant id (``recsys-acme``)."""
+    promotion_margin: float = Field(default=0.005, ge=0.0, le=1.0)
+    """A challenger becomes champion when its ndcg@10 beats the champion's by at least this."""
+    provision: bool = True
+    """Create/delete each tenant's experiment and registered model at onboarding/purge."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Health-check timeout of the tracking server."""
+
+
+class KfpSettings(BaseModel):
+    """How training pipelines run: in-process with ``kfp.local`` or on Kubeflow Pipelines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["local", "kubeflow"] = "local"
+    """``local``: kfp.local SubprocessRunner on this machine; ``kubeflow``: submit with kfp.Client."""
+    host: str | None = None
+    """Kubeflow Pipelines API endpoint (``http://ml-pipeline.kubeflow:8888``); required for kubeflow."""
+    namespace: str | None = None
+    """Kubeflow profile namespace of the runs (multi-user installs)."""
+    pipeline_root: str = "./var/kfp"
+    """Local mode: folder of task outputs (a sub-folder per run, removed afterwards).
+    Kubeflow mode: ``gs://``/``s3://``/``minio://`` root, or empty for the cluster default."""
+    experiment: str = "recsys-training"
+    """Kubeflow experiment the runs are filed under."""
+    poll_seconds: float = Field(default=5.0, gt=0)
+    """Kubeflow mode: how often a run's state is polled."""
+
+    @model_validator(mode="after")
+    def _host_for_kubeflow(self) -> KfpSettings:
+        if self.mode == "kubeflow" and not self.host:
+            raise ValueError("kfp.host is required when kfp.mode is kubeflow")
+        return self
+
+
+class TrainingSettings(BaseModel):
+    """Training runs: the background worker and the schedule loop of the control plane."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Run the training worker and scheduler in this control plane."""
+    work_dir: str = "./var/training"
+    """Stage status files of running pipelines."""
+    run_timeout_seconds: float = Field(default=3600.0, gt=0)
+    """A run still going after this long is marked failed (Kubeflow mode; local runs are awaited)."""
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0)
+    """How often due training schedules are checked."""
+    pipeline_database_url: str | None = None
+    """Database URL the pipeline's load step uses; default: the control plane's own.
+    Kubeflow mode: leave unset and give the pods ``RECSYS_CONTROL_PLANE_DATABASE__URL``."""
+
+
 class ControlPlaneSettings(BaseSettings):
     """Settings of the control plane (tenant onboarding API)."""
 
@@ -120,6 +184,14 @@ class ControlPlaneSettings(BaseSettings):
     """Feast: onboarding applies each tenant's project."""
     provision_feature_store: bool = True
     """Create and remove tenants' Feast projects (off for a control plane without Feast)."""
+    mlflow: MlflowSettings = MlflowSettings()
+    """Model registry: per-tenant registered models, champion/challenger aliases."""
+    kfp: KfpSettings = KfpSettings()
+    """Where training pipelines run (kfp.local or Kubeflow Pipelines)."""
+    training: TrainingSettings = TrainingSettings()
+    """Training run worker and schedule loop."""
+    deployer: DeployerSettings = DeployerSettings()
+    """Where tenants' models are served: local model-server processes or KServe."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
 
@@ -184,6 +256,20 @@ class GatewaySettings(BaseSettings):
     """Largest request body accepted (1,000 events fit)."""
     append_timeout_seconds: float = Field(default=5.0, gt=0)
     """How long an events call waits for the log to acknowledge before answering 503."""
+    model_timeout_seconds: float = Field(default=0.15, gt=0)
+    """Budget of one model-server call; past it the answer is the cached popularity list."""
+    model_pool_size: int = Field(default=100, ge=1)
+    """Keep-alive connections to model servers (all tenants share the pool)."""
+    routing_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long a tenant's deployments and running experiments are cached (start/stop of an
+    experiment reaches the gateway within this time)."""
+    fallback_size: int = Field(default=200, ge=1, le=1000)
+    """Items kept in each tenant's cached popularity (fallback) list."""
+    fallback_refresh_seconds: float = Field(default=60.0, gt=0)
+    """How often a tenant's fallback list is refreshed in the background."""
+    impression_queue_size: int = Field(default=10_000, ge=1)
+    """Impressions waiting for the event log at most; responses never wait for the log, and an
+    impression arriving at a full queue is dropped and counted (``outcome="dropped"``)."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
 
@@ -216,6 +302,10 @@ class StreamSettings(BaseSettings):
     """Longest wait between retries of a failed write (the batch is kept, not committed)."""
     half_life_hours: dict[str, float] = {"news": 6.0, "ecommerce": 168.0, "video": 72.0}
     """How fast category affinities decay, per use case."""
+    attribution: bool = True
+    """Join clicks to logged impressions (A/B results); consumes the impressions topics."""
+    attribution_default_window_seconds: int = Field(default=1800, ge=1)
+    """Attribution window for impressions of an unknown experiment (normally per experiment)."""
     metrics_host: str = "127.0.0.1"
     """Interface of the health and metrics endpoint."""
     metrics_port: int = Field(default=9108, ge=0, le=65535)

@@ -14,6 +14,7 @@ PG_PORT="${RECSYS_SERVICES_PG_PORT:-55432}"
 REDIS_PORT="${RECSYS_SERVICES_REDIS_PORT:-56379}"
 KAFKA_PORT="${RECSYS_SERVICES_KAFKA_PORT:-59092}"
 KAFKA_CONTROLLER_PORT="${RECSYS_SERVICES_KAFKA_CONTROLLER_PORT:-59093}"
+MLFLOW_PORT="${RECSYS_SERVICES_MLFLOW_PORT:-55000}"
 HOST=127.0.0.1
 
 PG_DIR="$STATE_DIR/postgres"
@@ -29,6 +30,9 @@ KAFKA_PID="$KAFKA_DIR/kafka.pid"
 KAFKA_OUT="$KAFKA_DIR/kafka.out"
 KAFKA_LOG="$KAFKA_DIR/server.log"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
+MLFLOW_DIR="$STATE_DIR/mlflow"
+MLFLOW_PID="$MLFLOW_DIR/mlflow.pid"
+MLFLOW_LOG="$MLFLOW_DIR/mlflow.log"
 
 log() { echo "[services] $*" >&2; }
 # fail SERVICE MESSAGE [LOGFILE...]: print message + tail of each log, exit 1
@@ -46,24 +50,43 @@ fail() {
   exit 1
 }
 
-usage() { echo "usage: $0 [all|postgres|redis|kafka]..." >&2; exit 2; }
+usage() { echo "usage: $0 [all|postgres|redis|kafka|mlflow]..." >&2; exit 2; }
 
 # cmdline of a pid (NUL -> space), empty if gone
 pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 
-# parse_services [all|postgres|redis|kafka]...: sets want_pg, want_redis, want_kafka (default all)
+# parse_services [all|postgres|redis|kafka|mlflow]...: sets want_pg, want_redis, want_kafka,
+# want_mlflow (default all)
 parse_services() {
-  want_pg=0 want_redis=0 want_kafka=0
+  want_pg=0 want_redis=0 want_kafka=0 want_mlflow=0
   [ "$#" -eq 0 ] && set -- all
   local arg
   for arg in "$@"; do
     case "$arg" in
-      all) want_pg=1; want_redis=1; want_kafka=1 ;;
+      all) want_pg=1; want_redis=1; want_kafka=1; want_mlflow=1 ;;
       postgres|postgresql|pg) want_pg=1 ;;
       redis) want_redis=1 ;;
       kafka) want_kafka=1 ;;
+      mlflow) want_mlflow=1 ;;
       -h|--help) usage ;;
       *) echo "[services] unknown service '$arg'" >&2; usage ;;
     esac
   done
+}
+
+# The mlflow executable: the project venv's (it is a Python dependency, installed with the project)
+mlflow_bin() {
+  if [ -x "$REPO_ROOT/.venv/bin/mlflow" ]; then
+    echo "$REPO_ROOT/.venv/bin/mlflow"
+  else
+    command -v mlflow 2>/dev/null || true
+  fi
+}
+
+# Is the pid in the MLflow pidfile a running `mlflow server` on our port?
+mlflow_pid_alive() {
+  local pid
+  [ -f "$MLFLOW_PID" ] || return 1
+  pid="$(cat "$MLFLOW_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && pid_cmdline "$pid" | grep -q "mlflow server .*--port $MLFLOW_PORT"
 }

@@ -3,9 +3,10 @@
 #   postgres  127.0.0.1:55432   (role/db recsys, password recsys, superuser)
 #   redis     127.0.0.1:56379
 #   kafka     127.0.0.1:59092   (KRaft combined broker+controller, controller on 59093)
+#   mlflow    127.0.0.1:55000   (tracking server + model registry, SQLite backend, proxied artifacts)
 # State lives in <repo>/.cache/services/. Writes <repo>/.cache/services/env.
 #
-# Usage: scripts/services/start.sh [all|postgres|redis|kafka]...   (default: all)
+# Usage: scripts/services/start.sh [all|postgres|redis|kafka|mlflow]...   (default: all)
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -365,6 +366,56 @@ start_kafka() {
   log "kafka $KAFKA_VERSION ready on $HOST:$KAFKA_PORT in $((SECONDS - t0))s"
 }
 
+# ====================================================================== mlflow
+mlflow_healthy() {
+  [ "$(curl -fsS --max-time 5 "http://$HOST:$MLFLOW_PORT/health" 2>/dev/null || true)" = "OK" ]
+}
+
+start_mlflow() {
+  local t0=$SECONDS bin
+  bin="$(mlflow_bin)"
+  [ -n "$bin" ] || fail mlflow "no mlflow executable (expected $REPO_ROOT/.venv/bin/mlflow; install the project venv)"
+  if mlflow_healthy; then
+    log "mlflow already running and healthy on $HOST:$MLFLOW_PORT"
+    return 0
+  fi
+  mkdir -p "$MLFLOW_DIR/artifacts"
+  if mlflow_pid_alive; then
+    log "mlflow: process $(cat "$MLFLOW_PID") is running but not healthy yet; waiting ..."
+  else
+    if [ -f "$MLFLOW_PID" ]; then
+      log "mlflow: removing stale pidfile (pid $(cat "$MLFLOW_PID" 2>/dev/null || echo ?) is not a running mlflow server)"
+      rm -f "$MLFLOW_PID"
+    fi
+    if port_open "$MLFLOW_PORT"; then port_in_use mlflow "$MLFLOW_PORT"; fi
+    log "starting mlflow on $HOST:$MLFLOW_PORT ..."
+    rotate_log "$MLFLOW_LOG"
+    # setsid: own session/process group (stop.sh signals the whole group: mlflow execs uvicorn
+    # as a child). cwd = state dir, so nothing (./mlruns) lands in the caller's directory.
+    # Job execution off: 5 processes / ~760 MB instead of 13 / ~2.6 GB.
+    (
+      cd "$MLFLOW_DIR"
+      MLFLOW_PID="$MLFLOW_PID" MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+        setsid nohup bash -c 'echo $$ >"$MLFLOW_PID"; exec "$@"' mlflow-server \
+        "$bin" server \
+        --backend-store-uri "sqlite:///$MLFLOW_DIR/mlflow.db" \
+        --artifacts-destination "$MLFLOW_DIR/artifacts" \
+        --host "$HOST" --port "$MLFLOW_PORT" --workers 1 \
+        >"$MLFLOW_LOG" 2>&1 </dev/null &
+    )
+    local waited=0
+    until mlflow_pid_alive || [ "$waited" -ge 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  fi
+  local deadline=$((SECONDS + TIMEOUT))
+  until mlflow_healthy; do
+    mlflow_pid_alive || fail mlflow "server process exited during startup" "$MLFLOW_LOG"
+    [ "$SECONDS" -lt "$deadline" ] ||
+      fail mlflow "not healthy after ${TIMEOUT}s (GET http://$HOST:$MLFLOW_PORT/health)" "$MLFLOW_LOG"
+    sleep 0.5
+  done
+  log "mlflow ready on $HOST:$MLFLOW_PORT in $((SECONDS - t0))s"
+}
+
 # ====================================================================== main
 write_env() {
   local tmp="$STATE_DIR/env.tmp.$$"
@@ -373,6 +424,7 @@ write_env() {
 export RECSYS_TEST_POSTGRES_URL=postgresql+psycopg://recsys:recsys@$HOST:$PG_PORT/recsys
 export RECSYS_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0
 export RECSYS_TEST_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+export RECSYS_TEST_MLFLOW_URL=http://$HOST:$MLFLOW_PORT
 EOF
   mv "$tmp" "$STATE_DIR/env"
 }
@@ -384,5 +436,6 @@ T0=$SECONDS
 if [ "$want_pg" -eq 1 ]; then start_postgres; fi
 if [ "$want_redis" -eq 1 ]; then start_redis; fi
 if [ "$want_kafka" -eq 1 ]; then start_kafka; fi
+if [ "$want_mlflow" -eq 1 ]; then start_mlflow; fi
 write_env
 log "services up in $((SECONDS - T0))s; env: $STATE_DIR/env"

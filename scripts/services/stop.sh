@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the test services started by start.sh (idempotent; not running is fine).
 #
-# Usage: scripts/services/stop.sh [all|postgres|redis|kafka]...   (default: all)
+# Usage: scripts/services/stop.sh [all|postgres|redis|kafka|mlflow]...   (default: all)
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -90,9 +90,30 @@ stop_kafka() {
   log "kafka stopped"
 }
 
+stop_mlflow() {
+  local pid=""
+  [ -f "$MLFLOW_PID" ] && pid="$(cat "$MLFLOW_PID" 2>/dev/null || true)"
+  if [ -z "$pid" ] || ! mlflow_pid_alive; then
+    rm -f "$MLFLOW_PID"
+    log "mlflow not running"
+    return 0
+  fi
+  log "stopping mlflow (pid $pid and its process group) ..."
+  # start.sh runs it under setsid, so pid == pgid: TERM the group (mlflow + its uvicorn child).
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  kill_pid mlflow "$pid" "mlflow server" 30 "$MLFLOW_LOG"
+  # children that outlived the parent (same process group)
+  if pgrep -g "$pid" >/dev/null 2>&1; then
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$MLFLOW_PID"
+  log "mlflow stopped"
+}
+
 parse_services "$@"
 
 # Kafka first: it is the slowest and the others do not depend on it.
+if [ "$want_mlflow" -eq 1 ]; then stop_mlflow; fi
 if [ "$want_kafka" -eq 1 ]; then stop_kafka; fi
 if [ "$want_redis" -eq 1 ]; then stop_redis; fi
 if [ "$want_pg" -eq 1 ]; then stop_postgres; fi

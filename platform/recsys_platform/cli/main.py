@@ -5,7 +5,16 @@ from __future__ import annotations
 import typer
 
 from recsys_platform import __version__
-from recsys_platform.cli import catalog_cmd, db_cmd, keys_cmd, serve_cmd, tenants_cmd
+from recsys_platform.cli import (
+    catalog_cmd,
+    db_cmd,
+    deployments,
+    experiments,
+    keys_cmd,
+    serve_cmd,
+    tenants_cmd,
+)
+from recsys_platform.cli import train as train_cli
 
 app = typer.Typer(
     name="recsys",
@@ -23,6 +32,10 @@ app.add_typer(tenants_cmd.app, name="tenants")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(db_cmd.app, name="db")
+app.command("train", help="Train a tenant's model now and follow the run.")(train_cli.train)
+app.add_typer(train_cli.models_app, name="models")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(deployments.app, name="deployments")
 
 
 @app.command("version", help="Print the recsys version.")

@@ -11,9 +11,13 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from recsys_platform.catalog.service import CatalogService
 from recsys_platform.control_plane.deps import ControlPlaneServices
-from recsys_platform.control_plane.routes import api_keys, catalog, tenants
+from recsys_platform.control_plane.routes import api_keys, catalog, deployments, experiments, tenants
+from recsys_platform.control_plane.routes import training as training_routes
 from recsys_platform.db import migrate
 from recsys_platform.db.engine import build_engine, database_check, session_factory
+from recsys_platform.deploy.factory import build_deployment_service
+from recsys_platform.deploy.provisioner import DeploymentsProvisioner
+from recsys_platform.experiments.service import ExperimentService
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
@@ -43,6 +47,10 @@ def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
         from recsys_platform.provisioning.feast_project import FeastProvisioner
 
         provisioners.append(FeastProvisioner(settings.feature_store))
+    if settings.mlflow.provision:
+        from recsys_platform.provisioning.mlflow_registry import MlflowRegistryProvisioner
+
+        provisioners.append(MlflowRegistryProvisioner(settings.mlflow))
     return provisioners
 
 
@@ -60,13 +68,24 @@ def create_app(
         if settings.database.auto_migrate:
             migrate.upgrade(engine)
         sessions = session_factory(engine)
+        app.state.deployments = build_deployment_service(settings, sessions)
         active = list(provisioners) if provisioners is not None else build_provisioners(settings)
+        if provisioners is None:  # a tenant purge undeploys the tenant's model servers
+            active.append(DeploymentsProvisioner(app.state.deployments))
         app.state.services = ControlPlaneServices(
             settings=settings,
             tenants=TenantService(sessions, active),
             keys=ApiKeyService(sessions),
             catalog=CatalogService(sessions, engine),
         )
+        app.state.experiments = ExperimentService(sessions)
+        app.state.deployments.restore_in_background()
+        app.state.training = None
+        if settings.training.enabled:
+            from recsys_platform.training.wiring import build_training
+
+            app.state.training = build_training(settings, sessions)
+            app.state.training.start()
         app.state.readiness[:] = [
             ReadinessCheck("database", database_check(engine)),
             *(ReadinessCheck(p.name, p.check) for p in active),
@@ -78,6 +97,9 @@ def create_app(
         try:
             yield
         finally:
+            if app.state.training is not None:
+                app.state.training.stop()
+            app.state.deployments.close()
             for p in active:
                 close = getattr(p, "close", None)
                 if close is not None:
@@ -90,7 +112,14 @@ def create_app(
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
-        routers=[tenants.router, api_keys.router, catalog.router],
+        routers=[
+            tenants.router,
+            api_keys.router,
+            catalog.router,
+            experiments.router,
+            deployments.router,
+            training_routes.router,
+        ],
         lifespan=lifespan,
         span_processors=span_processors,
     )

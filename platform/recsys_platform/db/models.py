@@ -130,6 +130,7 @@ class TrainingRun(Base):
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
     model_version: Mapped[str | None] = mapped_column(String(40), default=None)
     promoted: Mapped[bool] = mapped_column(Boolean, default=False)
+    gate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -163,6 +164,7 @@ class Deployment(Base):
     model_version: Mapped[str | None] = mapped_column(String(40), default=None)
     resolved_version: Mapped[str | None] = mapped_column(String(40), default=None)
     previous_version: Mapped[str | None] = mapped_column(String(40), default=None)
+    model_uri: Mapped[str | None] = mapped_column(String(1000), default=None)
     mode: Mapped[str] = mapped_column(String(20), default="local")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     endpoint: Mapped[str | None] = mapped_column(String(500), default=None)
@@ -211,12 +213,32 @@ class ExperimentVariantStats(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ExperimentImpression(Base):
+    """One logged impression (or a click that arrived before it), kept for the attribution
+    window so clicks join it once: the stream processor's idempotency record."""
+
+    __tablename__ = "experiment_impressions"
+    __table_args__ = (Index("ix_experiment_impressions_expires_at", "expires_at"),)
+
+    recommendation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    experiment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), default=None
+    )
+    variant: Mapped[str | None] = mapped_column(String(63), default=None)
+    shown_at: Mapped[datetime | None] = mapped_column(default=None)
+    clicked_at: Mapped[datetime | None] = mapped_column(default=None)
+    click_counted: Mapped[bool] = mapped_column(default=False)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 __all__ = [
     "ApiKey",
     "Base",
     "CatalogItem",
     "Deployment",
     "Experiment",
+    "ExperimentImpression",
     "ExperimentVariantStats",
     "ProvisionedResource",
     "Tenant",

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("mlflow_run_id", sa.String(64), nullable=True),
         sa.Column("model_version", sa.String(40), nullable=True),
         sa.Column("promoted", sa.Boolean(), nullable=False),
+        sa.Column("gate", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("requested_at", UTCDateTime(), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=True),
@@ -67,6 +68,7 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(40), nullable=True),
         sa.Column("resolved_version", sa.String(40), nullable=True),
         sa.Column("previous_version", sa.String(40), nullable=True),
+        sa.Column("model_uri", sa.String(1000), nullable=True),
         sa.Column("mode", sa.String(20), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("endpoint", sa.String(500), nullable=True),
@@ -109,9 +111,28 @@ def upgrade() -> None:
         sa.Column("reward_sum", sa.Float(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        "experiment_impressions",
+        sa.Column("recommendation_id", sa.String(64), primary_key=True),
+        sa.Column("tenant_id", sa.String(40), primary_key=True),
+        sa.Column(
+            "experiment_id",
+            sa.String(40),
+            sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+            nullable=True,
+        ),
+        sa.Column("variant", sa.String(63), nullable=True),
+        sa.Column("shown_at", UTCDateTime(), nullable=True),
+        sa.Column("clicked_at", UTCDateTime(), nullable=True),
+        sa.Column("click_counted", sa.Boolean(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_experiment_impressions_expires_at", "experiment_impressions", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_experiment_impressions_expires_at", "experiment_impressions")
+    op.drop_table("experiment_impressions")
     op.drop_table("experiment_variant_stats")
     op.drop_index("ix_experiments_tenant_surface_status", "experiments")
     op.drop_table("experiments")

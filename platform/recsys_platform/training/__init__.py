@@ -1,0 +1,1 @@
+"""Per-tenant training: data loading, pipeline steps, the run service and its scheduler."""

@@ -1,0 +1,53 @@
+"""Parameters of one training run (request body ``params``), validated strictly."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Weight of each event type in the training interactions; types not listed are ignored.
+EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 1.0,
+    "watch": 1.0,
+    "like": 2.0,
+    "share": 2.0,
+    "add_to_cart": 2.0,
+    "purchase": 3.0,
+    "rating": 1.0,  # scaled by the rating value
+}
+
+
+class TrainingParams(BaseModel):
+    """What a run trains on and how; every field has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: date | None = None
+    """First event date (UTC) to train on; default: the oldest retained."""
+    end: date | None = None
+    """Last event date (UTC) to train on, inclusive; default: today."""
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    """Share of the latest events (global time cut) held out to evaluate and gate."""
+    min_events: int = Field(default=20, ge=2)
+    """Fewer usable events than this fails the run (too little data)."""
+    min_users: int = Field(default=2, ge=1)
+    """Fewer distinct users than this fails the run."""
+    min_items: int = Field(default=2, ge=1)
+    """Fewer distinct items than this fails the run."""
+    require_content: bool = False
+    """Fail when no catalog item has text (the content model is required, e.g. for news)."""
+    refit_on_all: bool = True
+    """After evaluation, refit on all events (hold-out included) and register that model."""
+    promotion_margin: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Override the gate's ndcg@10 margin for this run (default from settings)."""
+    model: dict[str, Any] = Field(default_factory=dict)
+    """Hyper-parameter overrides, validated as ``HybridConfig`` fields."""
+
+    @model_validator(mode="after")
+    def _window(self) -> TrainingParams:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
