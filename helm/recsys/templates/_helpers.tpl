@@ -216,3 +216,132 @@ securityContext:
   emptyDir: {}
 {{- end }}
 {{- end -}}
+
+{{/* MLflow tracking URI: explicit value, else a development default, else fail in production. */}}
+{{- define "recsys.mlflowTrackingUri" -}}
+{{- if .Values.mlflow.trackingUri -}}
+{{- .Values.mlflow.trackingUri -}}
+{{- else if eq .Values.environment "production" -}}
+{{- fail "mlflow.trackingUri is required in production (the model registry of training and serving)" -}}
+{{- else -}}
+http://mlflow:5000
+{{- end -}}
+{{- end -}}
+
+{{/* The model-server image reference (digest wins over tag). */}}
+{{- define "recsys.modelServerImage" -}}
+{{- $img := .Values.modelServer.image -}}
+{{- if $img.digest -}}
+{{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret the model servers read in each tenant namespace. */}}
+{{- define "recsys.modelServerSecretName" -}}
+{{- default (include "recsys.componentName" (dict "root" . "component" "model-server")) .Values.modelServer.existingSecret -}}
+{{- end -}}
+
+{{/* The model servers need a Secret in every tenant namespace; the chart cannot copy an existing one there. */}}
+{{- define "recsys.validateModelServer" -}}
+{{- if and .Values.modelServer.enabled .Values.auth.existingSecret (not .Values.modelServer.existingSecret) .Values.tenants -}}
+{{- fail "modelServer.existingSecret is required with auth.existingSecret: create a Secret with keys feature-store-redis-url and feature-store-registry-url in every tenant namespace" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServingRuntime spec (shared by the namespaced and the cluster-scoped kind). */}}
+{{- define "recsys.servingRuntimeSpec" -}}
+{{- $m := .Values.modelServer -}}
+supportedModelFormats:
+  - name: recsys
+    version: "1"
+    autoSelect: true
+    priority: 1
+protocolVersions:
+  - v1
+  - v2
+multiModel: false
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+containers:
+  - name: kserve-container
+    image: {{ include "recsys.modelServerImage" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    command: ["python", "-m", "recsys_model_servers"]
+    args:
+      - --name={{ "{{" }}.Name{{ "}}" }}
+      - --http-port={{ $m.port }}
+    ports:
+      - name: http1
+        containerPort: {{ $m.port }}
+        protocol: TCP
+    {{- include "recsys.containerSecurityContext" . | nindent 4 }}
+    env:
+      - name: RECSYS_MODEL_SERVER_ENVIRONMENT
+        value: {{ .Values.environment | quote }}
+      - name: RECSYS_MODEL_SERVER_TRACKING_URI
+        value: {{ include "recsys.mlflowTrackingUri" . | quote }}
+      - name: MLFLOW_TRACKING_URI
+        value: {{ include "recsys.mlflowTrackingUri" . | quote }}
+      - name: RECSYS_MODEL_SERVER_ALIAS_POLL_SECONDS
+        value: {{ $m.aliasPollSeconds | quote }}
+      - name: RECSYS_MODEL_SERVER_ONLINE_FEATURES
+        value: {{ $m.onlineFeatures | toString | quote }}
+      - name: RECSYS_MODEL_SERVER_FEATURE_STORE__ONLINE_STORE
+        value: "redis"
+      - name: RECSYS_MODEL_SERVER_FEATURE_STORE__REDIS_URL
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "recsys.modelServerSecretName" . }}
+            key: feature-store-redis-url
+      - name: RECSYS_MODEL_SERVER_FEATURE_STORE__REGISTRY_URL
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "recsys.modelServerSecretName" . }}
+            key: feature-store-registry-url
+      - name: RECSYS_MODEL_SERVER_TELEMETRY__LOG_LEVEL
+        value: {{ .Values.telemetry.logLevel | quote }}
+      - name: RECSYS_MODEL_SERVER_TELEMETRY__LOG_JSON
+        value: {{ .Values.telemetry.logJson | toString | quote }}
+      {{- with .Values.telemetry.otlpEndpoint }}
+      - name: RECSYS_MODEL_SERVER_TELEMETRY__OTLP_ENDPOINT
+        value: {{ . | quote }}
+      {{- end }}
+      # MLflow downloads artifacts to a temporary folder: the root filesystem is read-only.
+      - name: TMPDIR
+        value: /tmp
+      - name: HOME
+        value: /tmp
+      {{- with $m.extraEnv }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    resources:
+      {{- toYaml $m.resources | nindent 6 }}
+    readinessProbe:
+      httpGet:
+        path: /v2/health/ready
+        port: http1
+      periodSeconds: 5
+      timeoutSeconds: 3
+      failureThreshold: 3
+    livenessProbe:
+      httpGet:
+        path: /v2/health/live
+        port: http1
+      initialDelaySeconds: 30
+      periodSeconds: 10
+      timeoutSeconds: 3
+      failureThreshold: 3
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 2Gi
+{{- end -}}

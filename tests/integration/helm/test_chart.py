@@ -16,6 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.integration.helm import kserve_crd
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,8 +25,10 @@ CHART = REPO / "helm" / "recsys"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 VALUE_SETS = {path.stem: path for path in CI_VALUES}
 KUBERNETES_VERSION = "1.30"
-#: Custom resources the Kubernetes schemas do not know; checked structurally instead.
-CRD_KINDS = {"ServiceMonitor"}
+#: Custom resources the Kubernetes schemas do not know: KServe's are validated against their CRD
+#: schemas (``kserve_crd``), the Prometheus Operator's structurally.
+KSERVE_KINDS = {"ServingRuntime", "ClusterServingRuntime"}
+CRD_KINDS = {"ServiceMonitor", *KSERVE_KINDS}
 WORKLOAD_KINDS = {"Deployment", "Job"}
 HOOK_ANNOTATIONS = {"helm.sh/hook": "pre-install,pre-upgrade"}
 
@@ -100,6 +104,9 @@ def test_custom_resources_are_only_the_expected_kinds(
 ) -> None:
     for doc in rendered[name]:
         if doc["kind"] not in CRD_KINDS:
+            continue
+        if doc["kind"] in KSERVE_KINDS:
+            kserve_crd.assert_valid(doc)
             continue
         assert doc["apiVersion"] == "monitoring.coreos.com/v1"
         assert set(doc) == {"apiVersion", "kind", "metadata", "spec"}
@@ -260,8 +267,22 @@ def test_config_is_kubernetes_mode(rendered: dict[str, list[dict[str, Any]]]) ->
     assert control_plane["RECSYS_CONTROL_PLANE_DATABASE__AUTO_MIGRATE"] == "false"
     assert control_plane["RECSYS_CONTROL_PLANE_EVENT_LOG__BACKEND"] == "kafka"
     assert control_plane["RECSYS_CONTROL_PLANE_FEATURE_STORE__ONLINE_STORE"] == "redis"
-    assert control_plane["RECSYS_MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
-    assert control_plane["RECSYS_KFP_HOST"] == "http://ml-pipeline.kubeflow.svc:8888"
+    assert control_plane["RECSYS_CONTROL_PLANE_MLFLOW__TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
+    assert control_plane["RECSYS_CONTROL_PLANE_KFP__MODE"] == "kubeflow"
+    assert control_plane["RECSYS_CONTROL_PLANE_KFP__HOST"] == "http://ml-pipeline.kubeflow.svc:8888"
+    assert control_plane["RECSYS_CONTROL_PLANE_DEPLOYER__MODE"] == "kserve"
+    assert control_plane["RECSYS_CONTROL_PLANE_DEPLOYER__RUNTIME"] == "recsys-model-server"
+    # the deployer's namespaces are the ones the chart creates
+    template = control_plane["RECSYS_CONTROL_PLANE_DEPLOYER__NAMESPACE_TEMPLATE"]
+    namespaces = {ns["metadata"]["name"] for ns in objects(rendered["all-on"], "Namespace")}
+    assert {template.replace("{tenant}", t) for t in ("acme", "globex")} == namespaces
+    assert maps["rel-recsys-control-plane"]["RECSYS_CONTROL_PLANE_TRAINING__WORK_DIR"].startswith("/tmp/")
+    default = {cm["metadata"]["name"]: cm["data"] for cm in objects(rendered["default"], "ConfigMap")}
+    assert default["rel-recsys-control-plane"]["RECSYS_CONTROL_PLANE_KFP__MODE"] == "local"
+    assert (
+        default["rel-recsys-control-plane"]["RECSYS_CONTROL_PLANE_MLFLOW__TRACKING_URI"]
+        == "http://mlflow:5000"
+    )
     assert maps["rel-recsys-gateway"]["RECSYS_GATEWAY_HOST"] == "0.0.0.0"
     assert maps["rel-recsys-stream"]["RECSYS_STREAM_METRICS_HOST"] == "0.0.0.0"
     assert maps["rel-recsys-stream"]["RECSYS_STREAM_FEATURE_STORE__OFFLINE_ROOT"] == "/data/offline"
@@ -288,6 +309,10 @@ def test_default_values_generate_a_development_admin_token(rendered: dict[str, l
         ("environment: staging\n", "/environment"),
         ("tenants:\n  - id: Acme\n    quota: {cpu: '1', memory: 1Gi, pods: 2}\n", "/tenants/0/id"),
         ("tenants:\n  - id: acme\n    quota: {cpu: '1', memory: 1Gi}\n", "pods"),
+        ("modelServer:\n  runtimeKind: Runtime\n", "/modelServer/runtimeKind"),
+        ("deployer:\n  mode: docker\n", "/deployer/mode"),
+        ("mlflow:\n  trackingUri: mlflow:5000\n", "/mlflow/trackingUri"),
+        ("modelServer:\n  onlineFeatures: 'no'\n", "/modelServer/onlineFeatures"),
     ],
 )
 def test_schema_refuses_bad_values(helm: str, tmp_path: Path, override: str, message: str) -> None:
@@ -304,9 +329,29 @@ def test_production_refuses_missing_secrets(helm: str) -> None:
     )
     error = render_error(helm, "--set", "environment=production", "--set", "auth.adminToken=change-me")
     assert "placeholder" in error
+    assert "mlflow.trackingUri is required in production" in render_error(
+        helm, "--set", "environment=production", "--set", "auth.existingSecret=creds"
+    )
     # With an existing Secret nothing secret is needed in values.
-    docs = render(helm, "--set", "environment=production", "--set", "auth.existingSecret=creds")
+    docs = render(
+        helm,
+        "--set",
+        "environment=production",
+        "--set",
+        "auth.existingSecret=creds",
+        "--set",
+        "mlflow.trackingUri=http://mlflow:5000",
+    )
     assert not objects(docs, "Secret")
+    # ... but the model servers' Secret cannot be copied into tenant namespaces
+    error = render_error(
+        helm,
+        "-f",
+        str(VALUE_SETS["external"]),
+        "--set",
+        "modelServer.existingSecret=",
+    )
+    assert "modelServer.existingSecret is required with auth.existingSecret" in error
 
 
 def test_every_value_is_documented() -> None:
@@ -363,3 +408,86 @@ def test_rendered_environment_loads_into_the_settings(
         if component != "gateway":
             assert loaded.feature_store.online_store == "redis"
             assert str(loaded.feature_store.offline_root) == "/data/offline"
+
+
+def _runtime_env(container: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    return {
+        var["name"]: var["value"] if "value" in var else secrets[var["valueFrom"]["secretKeyRef"]["key"]]
+        for var in container["env"]
+    }
+
+
+def test_a_serving_runtime_in_every_tenant_namespace(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["all-on"]
+    runtimes = objects(docs, "ServingRuntime")
+    namespaces = {ns["metadata"]["name"] for ns in objects(docs, "Namespace")}
+    assert {r["metadata"]["namespace"] for r in runtimes} == namespaces
+    assert not objects(docs, "ClusterServingRuntime")
+    secrets = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in objects(docs, "Secret")}
+    for runtime in runtimes:
+        kserve_crd.assert_valid(runtime)
+        spec = runtime["spec"]
+        assert runtime["metadata"]["name"] == "recsys-model-server"
+        assert spec["supportedModelFormats"][0]["name"] == "recsys"
+        assert spec["supportedModelFormats"][0]["autoSelect"] is True
+        (container,) = spec["containers"]
+        assert container["command"] == ["python", "-m", "recsys_model_servers"]
+        assert container["args"] == ["--name={{.Name}}", "--http-port=8080"]  # KServe fills in the name
+        sc = container["securityContext"]
+        assert (sc["runAsNonRoot"], sc["readOnlyRootFilesystem"], sc["allowPrivilegeEscalation"]) == (
+            True,
+            True,
+            False,
+        )
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        for bound in ("requests", "limits"):
+            assert set(container["resources"][bound]) == {"cpu", "memory"}
+        assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        # every Secret the runtime reads exists in the namespace the pods run in
+        for var in container["env"]:
+            ref = var.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                secret = secrets[(runtime["metadata"]["namespace"], ref["name"])]
+                assert ref["key"] in secret["data"], ref
+
+
+def test_a_cluster_serving_runtime_with_existing_secrets(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["external"]
+    (runtime,) = objects(docs, "ClusterServingRuntime")
+    assert not objects(docs, "ServingRuntime")
+    kserve_crd.assert_valid(runtime)
+    assert "namespace" not in runtime["metadata"]
+    (container,) = runtime["spec"]["containers"]
+    assert container["image"] == ("registry.example.com/platform/recsys-model-server@sha256:" + "1" * 64)
+    refs = {v["valueFrom"]["secretKeyRef"]["name"] for v in container["env"] if "valueFrom" in v}
+    assert refs == {"recsys-model-server-credentials"}
+    assert runtime["spec"]["imagePullSecrets"] == [{"name": "registry-credentials"}]
+
+
+def test_runtime_environment_loads_into_the_model_server_settings(
+    rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys_model_servers.settings import ModelServerSettings
+
+    (runtime, *_) = objects(rendered["all-on"], "ServingRuntime")
+    env = _runtime_env(
+        runtime["spec"]["containers"][0],
+        {
+            "feature-store-redis-url": "redis://redis:6379/1",
+            "feature-store-registry-url": "postgresql+psycopg://recsys:pw@db:5432/recsys",
+        },
+    )
+    # what the KServe deployer adds on the InferenceService (see deploy/kserve.py)
+    env["RECSYS_MODEL_SERVER_MODEL_URI"] = "models:/recsys-acme@champion"
+    env["RECSYS_MODEL_SERVER_TENANT_ID"] = "acme"
+    for key in [k for k in os.environ if k.startswith("RECSYS_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    loaded = ModelServerSettings(name="default", http_port=8080)
+    assert loaded.environment == "production"
+    assert loaded.feature_store.online_store == "redis"
+    assert loaded.feature_store.redis_url == "redis://redis:6379/1"
+    assert loaded.tracking_uri == "http://mlflow.mlflow.svc:5000"
+    assert loaded.online_features is True

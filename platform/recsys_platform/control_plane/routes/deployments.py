@@ -1,0 +1,72 @@
+"""``/v1/tenants/{tenant_id}/deployments``: serve a tenant's model behind an endpoint."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
+from recsys_platform.deploy.ports import DEPLOYMENT_NAME_PATTERN
+from recsys_platform.deploy.schemas import (
+    DeploymentCreate,
+    DeploymentList,
+    DeploymentPublic,
+    DeploymentUpdate,
+)
+from recsys_platform.deploy.service import DeploymentService
+
+router = APIRouter(prefix="/v1/tenants/{tenant_id}/deployments", tags=["deployments"])
+NamePath = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, description="Deployment name.")]
+
+
+def _deployments(request: Request) -> DeploymentService:
+    service: DeploymentService = request.app.state.deployments
+    return service
+
+
+DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
+
+
+@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
+async def create_deployment(
+    tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, _: TenantAdminDep
+) -> DeploymentPublic:
+    """Serve a model version (default: the ``champion`` alias). Local mode answers once the
+    model server is ready; KServe mode answers ``pending`` and the status follows."""
+    return await run_in_threadpool(deployments.create, tenant_id, body)
+
+
+@router.get("", response_model=DeploymentList)
+async def list_deployments(
+    tenant_id: TenantPath, deployments: DeploymentsDep, _: TenantAdminDep
+) -> DeploymentList:
+    return await run_in_threadpool(deployments.list, tenant_id)
+
+
+@router.get("/{name}", response_model=DeploymentPublic)
+async def get_deployment(
+    tenant_id: TenantPath, name: NamePath, deployments: DeploymentsDep, _: TenantAdminDep
+) -> DeploymentPublic:
+    return await run_in_threadpool(deployments.get, tenant_id, name)
+
+
+@router.put("/{name}", response_model=DeploymentPublic)
+async def update_deployment(
+    tenant_id: TenantPath,
+    name: NamePath,
+    body: DeploymentUpdate,
+    deployments: DeploymentsDep,
+    _: TenantAdminDep,
+) -> DeploymentPublic:
+    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe)."""
+    return await run_in_threadpool(deployments.update, tenant_id, name, body)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_deployment(
+    tenant_id: TenantPath, name: NamePath, deployments: DeploymentsDep, _: TenantAdminDep
+) -> Response:
+    await run_in_threadpool(deployments.delete, tenant_id, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
