@@ -30,18 +30,22 @@ from recsys_platform.events.log import (
     OutgoingRecord,
 )
 from recsys_platform.events.schemas import Envelope, decode_envelope
+from recsys_platform.experiments.impression_record import Impression, decode_impression
 from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.features.state import AppliedEvent, UserState, apply_event
 from recsys_platform.offline.parquet_store import OfflineEvent, OfflineEventStore
 from recsys_platform.provisioning.kafka_topics import topic_name
+from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
 from recsys_platform.stream.metrics import StreamMetrics
 
 log = logging.getLogger(__name__)
 
 
-def events_topic_pattern(prefix: str) -> str:
-    return rf"^{re.escape(prefix)}\.[a-z][a-z0-9-]*[a-z0-9]\.events$"
+def events_topic_pattern(prefix: str, impressions: bool = False) -> str:
+    """Every tenant's events topic (and impressions topic, when attributing clicks)."""
+    kinds = "(?:events|impressions)" if impressions else "events"
+    return rf"^{re.escape(prefix)}\.[a-z][a-z0-9-]*[a-z0-9]\.{kinds}$"
 
 
 @dataclass
@@ -68,6 +72,7 @@ class StreamProcessor:
         half_life_hours: dict[str, float] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracer: trace.Tracer | None = None,
+        attribution: Attribution | None = None,
     ) -> None:
         self._log = event_log
         self._features = features
@@ -82,7 +87,10 @@ class StreamProcessor:
         self._clock = clock
         self._tracer = tracer or trace.get_tracer("recsys.stream")
         self._stop = threading.Event()
-        self._consumer: EventConsumer = event_log.consumer(group_id, events_topic_pattern(topic_prefix))
+        self._attribution = attribution
+        self._consumer: EventConsumer = event_log.consumer(
+            group_id, events_topic_pattern(topic_prefix, impressions=attribution is not None)
+        )
         self._last_lag_update = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -126,7 +134,11 @@ class StreamProcessor:
         start = time.perf_counter()
         by_tenant: dict[str, _TenantBatch] = defaultdict(_TenantBatch)
         dead: dict[str, list[OutgoingRecord]] = defaultdict(list)
+        impressions: list[Impression] = []
         for record in records:
+            if record.topic.endswith(".impressions"):
+                self._take_impression(record, impressions, dead)
+                continue
             tenant_id, env, reason = self._decode(record)
             if env is None:
                 self._metrics.events.labels(tenant_id or "unknown", "dead_letter").inc()
@@ -144,6 +156,9 @@ class StreamProcessor:
         for tenant_id, batch in by_tenant.items():
             self._with_retries("features", partial(self._apply_features, tenant_id, batch))
             self._with_retries("offline", partial(self._append_offline, tenant_id, batch))
+        if self._attribution is not None:
+            clicks = [(t, env.event) for t, b in by_tenant.items() for _, env in b.envelopes]
+            self._with_retries("attribution", partial(self._attribution.apply, impressions, clicks))
         for tenant_id, letters in dead.items():
             dlq = topic_name(self._prefix, tenant_id, "dead-letter")
             self._with_retries("dead_letter", partial(self._append_dead, dlq, letters))
@@ -154,6 +169,22 @@ class StreamProcessor:
             log.warning("commit failed; the batch will be redelivered: %s", exc.detail)
         self._metrics.batch_seconds.observe(time.perf_counter() - start)
         return len(records)
+
+    def _take_impression(
+        self, record: ConsumedRecord, out: list[Impression], dead: dict[str, list[OutgoingRecord]]
+    ) -> None:
+        tenant_id = _tenant_of(record.topic, self._prefix, "impressions")
+        try:
+            imp = decode_impression(record.value)
+            if imp.tenant_id != tenant_id:
+                raise ValueError(f"tenant_id '{imp.tenant_id}' does not match topic tenant")
+        except ValueError as exc:
+            self._metrics.events.labels(tenant_id or "unknown", "dead_letter").inc()
+            if tenant_id is not None:
+                dead[tenant_id].append(_dead_letter(record, f"invalid impression: {exc}"[:2000]))
+            return
+        self._metrics.events.labels(imp.tenant_id, "impression").inc()
+        out.append(imp)
 
     def _decode(self, record: ConsumedRecord) -> tuple[str | None, Envelope | None, str]:
         tenant_id = _tenant_of(record.topic, self._prefix)
@@ -238,7 +269,7 @@ class StreamProcessor:
         if failed:
             raise RuntimeError(f"dead-letter append to {topic} failed: {failed[0]}")
 
-    def _with_retries(self, target: str, action: Callable[[], None]) -> None:
+    def _with_retries(self, target: str, action: Callable[[], object]) -> None:
         delay = 0.05
         while True:
             try:
@@ -270,11 +301,11 @@ class _Abandoned(Exception):
     """Raised out of a batch when stopping during retries (offsets stay uncommitted)."""
 
 
-def _tenant_of(topic: str, prefix: str) -> str | None:
-    head = prefix + "."
-    if not topic.startswith(head) or not topic.endswith(".events"):
+def _tenant_of(topic: str, prefix: str, kind: str = "events") -> str | None:
+    head, tail = prefix + ".", "." + kind
+    if not topic.startswith(head) or not topic.endswith(tail):
         return None
-    return topic[len(head) : -len(".events")] or None
+    return topic[len(head) : -len(tail)] or None
 
 
 def _dead_letter(record: ConsumedRecord, reason: str) -> OutgoingRecord:

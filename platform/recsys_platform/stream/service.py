@@ -15,6 +15,7 @@ from recsys_platform.events.factory import build_event_log
 from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.offline.parquet_store import OfflineEventStore
 from recsys_platform.settings import StreamSettings
+from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
 from recsys_platform.stream.metrics import StreamMetrics
 from recsys_platform.stream.processor import StreamProcessor
@@ -32,6 +33,7 @@ def build_processor(
     """Wire a processor from settings; returns it with its readiness checks."""
     engine = build_engine(settings.database.url)
     event_log = build_event_log(settings.event_log, client_id=SERVICE_NAME)
+    sessions = session_factory(engine)
     if features is None:
         from recsys_platform.features.feast_store import FeastUserFeatureStore
 
@@ -40,7 +42,7 @@ def build_processor(
         event_log,
         features,
         OfflineEventStore(settings.feature_store.offline_root),
-        TenantDirectory(session_factory(engine)),
+        TenantDirectory(sessions),
         StreamMetrics(registry),
         topic_prefix=settings.event_log.kafka.topic_prefix,
         group_id=settings.group_id,
@@ -48,6 +50,11 @@ def build_processor(
         poll_timeout_seconds=settings.poll_timeout_seconds,
         retry_backoff_max_seconds=settings.retry_backoff_max_seconds,
         half_life_hours=settings.half_life_hours,
+        attribution=(
+            Attribution(sessions, settings.attribution_default_window_seconds)
+            if settings.attribution
+            else None
+        ),
     )
 
     checks = [

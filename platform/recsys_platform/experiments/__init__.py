@@ -1,0 +1,1 @@
+"""A/B experiments: weighted variants over deployments, results with confidence intervals."""
