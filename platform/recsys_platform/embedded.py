@@ -1,6 +1,8 @@
 """The embedded platform (``recsys up``): control plane, gateway and stream processor in
-one process on one machine, sharing a data folder. Same code as in Kubernetes; only the
-adapters differ (SQLite event log, SQLite Feast online store, SQLite control-plane DB)."""
+one process on one machine, sharing a data folder; training runs with ``kfp.local`` and
+registers in MLflow (SQLite), and model servers run as local processes. Same code as in
+Kubernetes; only the adapters differ (SQLite event log, SQLite Feast online store, SQLite
+control-plane DB and registry, local deployer)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,18 @@ def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080
     )
     return EmbeddedSettings(
         control_plane=ControlPlaneSettings(
-            port=port, database=database, event_log=event_log, feature_store=features
+            port=port,
+            database=database,
+            event_log=event_log,
+            feature_store=features,
+            # MLflow without a server: a SQLite registry and local artifacts in the data folder
+            mlflow={
+                "tracking_uri": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
+                "artifact_root": str(data / "mlflow" / "artifacts"),
+            },
+            kfp={"mode": "local", "pipeline_root": str(data / "kfp")},
+            training={"work_dir": str(data / "training")},
+            deployer={"mode": "local", "work_dir": str(data / "deployments")},
         ),
         gateway=GatewaySettings(
             port=gateway_port, database={**database, "auto_migrate": False}, event_log=event_log
