@@ -30,7 +30,11 @@ import pytest
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-DOCKERFILES = [ROOT / "docker" / "platform.Dockerfile", ROOT / "docker" / "pipelines.Dockerfile"]
+DOCKERFILES = [
+    ROOT / "docker" / "platform.Dockerfile",
+    ROOT / "docker" / "pipelines.Dockerfile",
+    ROOT / "docker" / "model-server.Dockerfile",
+]
 #: What the Dockerfiles COPY into the build stage (everything else is .dockerignore'd or unused).
 BUILD_INPUTS = ["pyproject.toml", "README.md", "platform", "pipelines", "model_servers"]
 ADMIN_TOKEN = "image-test-admin-token-4f1c2a"
@@ -235,6 +239,11 @@ def _control_plane_env(installed: Path, pod: dict[str, Path], port: int, token: 
         RECSYS_CONTROL_PLANE_FEATURE_STORE__SQLITE_DIR=str(t / "feast" / "online"),
         RECSYS_CONTROL_PLANE_FEATURE_STORE__REGISTRY=str(t / "feast" / "registry"),
         RECSYS_CONTROL_PLANE_FEATURE_STORE__OFFLINE_ROOT=str(t / "offline"),
+        # training state: the chart points these at the MLflow server and writable volumes
+        RECSYS_CONTROL_PLANE_MLFLOW__TRACKING_URI=f"sqlite:///{t / 'mlflow.db'}",
+        RECSYS_CONTROL_PLANE_MLFLOW__ARTIFACT_ROOT=str(t / "mlflow-artifacts"),
+        RECSYS_CONTROL_PLANE_KFP__PIPELINE_ROOT=str(t / "kfp"),
+        RECSYS_CONTROL_PLANE_TRAINING__WORK_DIR=str(t / "training"),
     )
 
 
@@ -312,6 +321,36 @@ def test_stream_processor_serves_health(installed: Path, pod: dict[str, Path]) -
         assert _wait_ok(proc, f"http://127.0.0.1:{port}/healthz", log).status_code == 200
 
 
+def test_model_server_serves_an_artifact(installed: Path, pod: dict[str, Path]) -> None:
+    """The model-server image's command: ``python -m recsys_model_servers`` on a local artifact."""
+    from tests.integration.model_servers.support import fit_and_save
+
+    artifact = fit_and_save(pod["tmp"] / "artifact")
+    port = _free_port()
+    args = [sys.executable, "-m", "recsys_model_servers", "--name", "T_image", "--model-uri", str(artifact)]
+    args += ["--http-port", str(port), "--no-online-features"]
+    log = pod["tmp"] / "model-server.log"
+    with _serving(args, _env(installed, pod), pod["cwd"], log) as proc:
+        _wait_ok(proc, f"http://127.0.0.1:{port}/v2/models/T_image/ready", log)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/models/T_image:predict",
+            json={"instances": [{"popular": True, "n": 3}]},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert len(r.json()["predictions"][0]["items"]) == 3
+        assert "recsys_model_servers" in _which_package(installed, pod)
+
+
+def _which_package(installed: Path, pod: dict[str, Path]) -> str:
+    code = "import recsys_model_servers; print(recsys_model_servers.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=pod["cwd"], env=_env(installed, pod), capture_output=True, text=True
+    )
+    assert Path(out.stdout.strip()).is_relative_to(installed), out.stdout + out.stderr
+    return out.stdout
+
+
 # -- (c) the Dockerfiles ----------------------------------------------------------------------
 
 
@@ -349,6 +388,12 @@ def test_platform_image_entrypoint_and_ports() -> None:
     assert 'ENTRYPOINT ["recsys"]' in text
     assert 'CMD ["--help"]' in text
     assert re.search(r"^EXPOSE 8000 8080 9108$", text, re.MULTILINE)
+
+
+def test_model_server_image_entrypoint_and_port() -> None:
+    text = (ROOT / "docker" / "model-server.Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "recsys_model_servers"]' in text
+    assert re.search(r"^EXPOSE 8080$", text, re.MULTILINE)
 
 
 def test_dockerignore_keeps_the_context_small() -> None:

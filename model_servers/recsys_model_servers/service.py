@@ -1,0 +1,236 @@
+"""The request path, independent of KServe: parse -> features -> model -> re-rank -> response.
+
+``model.py`` (the ``kserve.Model``) only decodes the protocol and calls
+:meth:`RecommendationService.predict`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from recsys_model_servers.features import UserFeatureReader, merge_history
+from recsys_model_servers.loader import LoadedModel, ScoredItemLike
+from recsys_model_servers.rerank import Candidate, ItemInfo, rerank
+from recsys_model_servers.schemas import (
+    PopularRequest,
+    Request,
+    RequestError,
+    Response,
+    ResponseItem,
+    SimilarRequest,
+    UserRequest,
+    parse_request,
+    request_kind,
+)
+from recsys_model_servers.settings import RerankSettings
+from recsys_model_servers.tracing import MODEL_SPAN, ONLINE_STORE_SPAN, RequestTracer, hash_user_id
+
+#: Candidate pool growth when filters leave fewer than ``n`` items.
+POOL_GROWTH = 4
+SCORE_DIGITS = 6
+
+
+class ModelHolder(Protocol):
+    """Something that holds the current model (``ModelLoader``)."""
+
+    @property
+    def current(self) -> LoadedModel: ...
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Per-deployment knobs of the request path."""
+
+    name: str
+    tenant_id: str | None = None
+    candidate_pool: int = 100
+    max_n: int = 200
+    rerank: RerankSettings = field(default_factory=RerankSettings)
+
+
+class RecommendationService:
+    """Answers REQUESTs with RESPONSEs (model_api.md) from the current model."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        models: ModelHolder,
+        features: UserFeatureReader,
+        tracer: RequestTracer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._models = models
+        self._features = features
+        self._tracer = tracer or RequestTracer(None)
+        self._clock = clock
+        self._similar_rerank = config.rerank.model_copy(
+            update={"diversity": "none", "freshness_weight": 0.0, "max_per_category": None}
+        )
+
+    def parse(self, instances: object, field: str = "instances") -> list[Request]:
+        """Validate every instance before any work; the first bad field raises :class:`RequestError`."""
+        if not isinstance(instances, list):
+            raise RequestError(field, "must be a list of request objects")
+        if not instances:
+            raise RequestError(field, "must not be empty")
+        return [parse_request(raw, self.config.max_n, f"{field}[{i}]") for i, raw in enumerate(instances)]
+
+    def predict(
+        self, requests: Sequence[Request], headers: Mapping[str, str] | None = None, field: str = "instances"
+    ) -> list[dict[str, Any]]:
+        """RESPONSE dicts for parsed requests, all from one model version.
+
+        Raises:
+            RequestError: a request names an unknown item (``instances[2].similar_to: ...``).
+        """
+        loaded = self._models.current  # read once: a hot swap mid-request does not mix versions
+        attributes: dict[str, Any] = {
+            "recsys.model.name": self.config.name,
+            "recsys.model.version": loaded.version,
+            "recsys.request.count": len(requests),
+        }
+        if self.config.tenant_id:
+            attributes["recsys.tenant_id"] = self.config.tenant_id
+        with self._tracer.predict(headers, attributes) as span:
+            responses = []
+            for i, request in enumerate(requests):
+                try:
+                    responses.append(self._one(request, loaded, span).as_dict())
+                except RequestError as exc:
+                    raise RequestError(f"{field}[{i}].{exc.field}", exc.reason) from None
+        return responses
+
+    # -- one request --------------------------------------------------------------------------
+
+    def _one(self, request: Request, loaded: LoadedModel, span: Any) -> Response:
+        span.set_attribute("recsys.request.kind", request_kind(request))
+        if isinstance(request, UserRequest):
+            return self._for_user(request, loaded, span)
+        if isinstance(request, SimilarRequest):
+            return self._similar(request, loaded)
+        return self._popular(request, loaded)
+
+    def _for_user(self, request: UserRequest, loaded: LoadedModel, span: Any) -> Response:
+        span.set_attribute("recsys.user_hash", hash_user_id(self.config.tenant_id, request.user_id))
+        with self._tracer.child(ONLINE_STORE_SPAN, {"recsys.features.enabled": self._features.enabled}) as s:
+            features = self._features.read(request.user_id)
+            s.set_attribute("recsys.features.status", features.status)
+        if request.session_id is not None and request.session_id == features.state.session_id:
+            span.set_attribute("recsys.session.clicks", features.state.session_clicks)
+        history = merge_history(request.history, features.recent_items)
+        known = sum(1 for h in history if h in loaded.items)
+        is_cold = getattr(loaded.model, "is_cold", None)  # the model's own routing rule, when it has one
+        cold = bool(is_cold(history)) if callable(is_cold) else known < loaded.cold_start_threshold
+        span.set_attribute("recsys.history.length", known)
+        span.set_attribute("recsys.cold_start", cold)
+        affinity = features.state.category_affinity or None
+        now = self._clock()
+
+        def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
+            return loaded.model.recommend(history, pool, exclude=exclude, category_affinity=affinity, now=now)
+
+        items = self._ranked(request, loaded, generate, set(history), self.config.rerank, now)
+        if len(items) < request.n:
+            items += self._backfill(request, loaded, items, set(history), now)
+        return self._response(items, loaded, cold)
+
+    def _backfill(
+        self, request: UserRequest, loaded: LoadedModel, chosen: list[Candidate], seen: set[str], now: float
+    ) -> list[Candidate]:
+        """Popular items matching the filters after the model's own candidates ran out (narrow
+        filters); scored below the last personalised item so they stay behind it."""
+
+        def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
+            return loaded.model.popular(pool, exclude=exclude, now=now)
+
+        taken = seen | {c.item_id for c in chosen}
+        extra = self._ranked(
+            request, loaded, generate, taken, self.config.rerank, now, request.n - len(chosen)
+        )
+        floor = min((c.score for c in chosen), default=1.0)
+        return [Candidate(c.item_id, c.score * floor, c.reason, c.sources, c.info) for c in extra]
+
+    def _similar(self, request: SimilarRequest, loaded: LoadedModel) -> Response:
+        if request.similar_to not in loaded.items:
+            raise RequestError("similar_to", f"unknown item {request.similar_to!r} (not in the model)")
+
+        def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
+            try:
+                return loaded.model.similar_items(request.similar_to, pool, exclude=exclude)
+            except KeyError as exc:  # UnknownItemError
+                raise RequestError("similar_to", f"unknown item {request.similar_to!r}") from exc
+
+        items = self._ranked(
+            request, loaded, generate, {request.similar_to}, self._similar_rerank, self._clock()
+        )
+        return self._response(items, loaded, False)
+
+    def _popular(self, request: PopularRequest, loaded: LoadedModel) -> Response:
+        now = self._clock()
+
+        def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
+            return loaded.model.popular(pool, exclude=exclude, now=now)
+
+        items = self._ranked(request, loaded, generate, set(), self.config.rerank, now)
+        return self._response(items, loaded, False)
+
+    def _ranked(
+        self,
+        request: Request,
+        loaded: LoadedModel,
+        generate: Callable[[int, Collection[str]], Sequence[ScoredItemLike]],
+        seen: set[str],
+        settings: RerankSettings,
+        now: float,
+        n: int | None = None,
+    ) -> list[Candidate]:
+        """Ask the model for a candidate pool, re-rank it; grow the pool while filters leave < n."""
+        n = request.n if n is None else n
+        filters = request.filters
+        excluded = seen | set(filters.exclude_items)
+        # Unavailable items are not passed to the model (HybridRecommender blocks them itself and
+        # a sold-out catalog can be large); the re-ranker drops any that still come back.
+        n_items = len(loaded.items)
+        pool = min(max(self.config.candidate_pool, n * 3), n_items)
+        while True:
+            with self._tracer.child(MODEL_SPAN, {"recsys.candidates.requested": pool}) as s:
+                scored = generate(pool, excluded)
+                s.set_attribute("recsys.candidates.returned", len(scored))
+            candidates = _candidates(scored, loaded.items)
+            ranked = rerank(
+                candidates,
+                n,
+                settings,
+                now=now,
+                excluded=excluded,
+                include_categories=filters.include_categories,
+                exclude_categories=filters.exclude_categories,
+            )
+            if len(ranked) >= n or len(scored) < pool or pool >= n_items:
+                return ranked
+            pool = min(pool * POOL_GROWTH, n_items)
+
+    def _response(self, items: Sequence[Candidate], loaded: LoadedModel, cold: bool) -> Response:
+        return Response(
+            items=[
+                ResponseItem(c.item_id, round(float(c.score), SCORE_DIGITS), c.reason, tuple(c.sources))
+                for c in items
+            ],
+            model_name=self.config.name,
+            model_version=loaded.version,
+            cold_start=cold,
+        )
+
+
+_NO_INFO = ItemInfo()
+
+
+def _candidates(scored: Sequence[ScoredItemLike], items: Mapping[str, ItemInfo]) -> list[Candidate]:
+    return [
+        Candidate(s.item_id, float(s.score), s.reason, tuple(s.sources), items.get(s.item_id, _NO_INFO))
+        for s in scored
+    ]

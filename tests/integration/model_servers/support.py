@@ -1,0 +1,156 @@
+"""Helpers of the model-server integration tests: a generated data set, real artifacts, and a
+real ``python -m recsys_model_servers`` subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+TOPICS = ("sports", "tech", "food", "travel")
+ITEMS_PER_TOPIC = 25
+#: The items never read by anyone, per topic: only content similarity can find them.
+NEW_ITEMS = 3
+START_TIMEOUT = 120.0
+NOW = 1_700_000_000.0
+
+
+def catalog_records() -> list[dict[str, Any]]:
+    """Catalog records: topic words in the text, the topic as category, item 3 unavailable."""
+    words = {
+        "sports": "football striker goal league match coach",
+        "tech": "chip smartphone software laptop processor cloud",
+        "food": "recipe pasta tomato basil stew oven",
+        "travel": "beach flight hotel island passport cruise",
+    }
+    return [
+        {
+            "item_id": f"{topic}-{i}",
+            "title": f"{topic.title()} story {i}",
+            "text": f"{words[topic]} {topic} number {i}",
+            "categories": [topic],
+            "created_at": NOW - (ITEMS_PER_TOPIC - i) * 86400.0,
+            "available": i != 3,
+        }
+        for topic in TOPICS
+        for i in range(ITEMS_PER_TOPIC + NEW_ITEMS)
+    ]
+
+
+def fit_and_save(directory: Path, seed: int = 5, reason_tag: str = "") -> Path:
+    """Fit a HybridRecommender on a generated log (users read one topic each) and save it."""
+    from recsys_platform.recommenders.artifact import save_model
+    from recsys_platform.recommenders.catalog_frame import catalog_frame
+    from recsys_platform.recommenders.config import HybridConfig, RankerConfig
+    from recsys_platform.recommenders.data import Interactions
+    from recsys_platform.recommenders.hybrid import HybridRecommender
+
+    rng = np.random.default_rng(seed)
+    users: list[str] = []
+    items: list[str] = []
+    times: list[float] = []
+    t = NOW - 30 * 86400
+    for topic in TOPICS:
+        for u in range(30):
+            for i in rng.choice(ITEMS_PER_TOPIC, size=8, replace=False):
+                users.append(f"{topic}-user-{u}")
+                items.append(f"{topic}-{i}")
+                t += 60
+                times.append(t)
+    log = Interactions(np.asarray(users), np.asarray(items), np.ones(len(users)), np.asarray(times))
+    config = HybridConfig(
+        cold_start_threshold=2, ranker=RankerConfig(enabled=False), als_factors=8, als_iterations=3, seed=seed
+    )
+    model = HybridRecommender.fit(log, catalog_frame(catalog_records()), config, now=NOW)
+    save_model(model, directory)
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """A running model server: its base URL, log file and process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path, name: str) -> None:
+        self.proc = proc
+        self.port = port
+        self.log = log
+        self.name = name
+        self.url = f"http://127.0.0.1:{port}"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def predict(self, client: httpx.Client, *instances: dict[str, Any], **kw: Any) -> httpx.Response:
+        return client.post(
+            f"{self.url}/v1/models/{self.name}:predict", json={"instances": list(instances)}, **kw
+        )
+
+
+def base_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server subprocess: the checkout's packages, quiet BLAS, no secrets."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_MODEL_SERVER_")}
+    paths = [str(ROOT / p) for p in ("platform", "pipelines", "model_servers")]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
+    env.update(
+        {
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "TMPDIR": str(tmp),
+            "RECSYS_MODEL_SERVER_TELEMETRY__LOG_LEVEL": "INFO",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def model_server(args: list[str], env: dict[str, str], log: Path, name: str) -> Iterator[ServerProcess]:
+    """Start ``python -m recsys_model_servers ARGS`` and wait for ``/v2/models/<name>/ready``."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "recsys_model_servers", "--name", name, "--port", str(port), *args]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, port, log, name)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _wait_ready(server: ServerProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    last: object = None
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            pytest.fail(f"model server exited with {server.proc.returncode}:\n{server.log_tail()}")
+        try:
+            r = httpx.get(f"{server.url}/v2/models/{server.name}/ready", timeout=2)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:300]}"
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.2)
+    pytest.fail(f"model server not ready in {START_TIMEOUT:.0f} s (last: {last}):\n{server.log_tail()}")
