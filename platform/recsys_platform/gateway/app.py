@@ -14,7 +14,8 @@ from recsys_platform.events.log import EventLog
 from recsys_platform.gateway.auth import GatewayAuth
 from recsys_platform.gateway.deps import GatewayServices
 from recsys_platform.gateway.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
-from recsys_platform.gateway.routes import events
+from recsys_platform.gateway.routes import events, recommendations
+from recsys_platform.gateway.serving import build_recommendation_services
 from recsys_platform.settings import GatewaySettings
 from recsys_platform.web.health import ReadinessCheck
 from recsys_platform.web.service_app import service_app
@@ -37,12 +38,16 @@ def create_app(
         limiter: RateLimiter = (
             RedisTokenBucket(settings.redis_url) if settings.redis_url else LocalTokenBucket()
         )
+        sessions = session_factory(engine)
         app.state.services = GatewayServices(
             settings=settings,
-            auth=GatewayAuth(session_factory(engine), settings.key_cache_seconds),
+            auth=GatewayAuth(sessions, settings.key_cache_seconds),
             event_log=log,
             limiter=limiter,
             topic_prefix=settings.event_log.kafka.topic_prefix,
+        )
+        app.state.recommend = build_recommendation_services(
+            settings, sessions, log, app.state.metrics_registry, app.state.tracer_provider
         )
         checks = [ReadinessCheck("event_log", log.check)]
         if isinstance(limiter, RedisTokenBucket):
@@ -51,18 +56,19 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.recommend.close()
             if event_log is None:
                 log.close()
-            limiter.close()
+            await limiter.close()
             engine.dispose()
 
     return service_app(
         title="recsys gateway",
-        description="Tenant-facing API: user events (and recommendations, once served).",
+        description="Tenant-facing API: recommendations and user events.",
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
-        routers=[events.router],
+        routers=[events.router, recommendations.router],
         lifespan=lifespan,
         span_processors=span_processors,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -36,37 +37,61 @@ class GatewayAuth:
     """Resolves keys through the control-plane database, caching each answer briefly.
 
     The cache is what keeps the database off the hot path: one lookup per key per
-    ``ttl_seconds``. Revoking a key takes effect within that time.
+    ``ttl_seconds``. Revoking a key or changing a quota takes effect within that time.
+    :meth:`cached` answers a hit without I/O, so the caller can skip a thread hop.
     """
 
     def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
-        self._keys = ApiKeyService(sessions, cache_ttl_seconds=ttl_seconds)
+        # no inner cache: this class caches whole callers, so staleness stays <= ttl_seconds
+        self._keys = ApiKeyService(sessions, cache_ttl_seconds=0)
         self._sessions = sessions
         self._ttl = ttl_seconds
         self._quotas: dict[str, tuple[float, Quotas]] = {}
+        self._callers: dict[str, tuple[float, TenantCaller]] = {}  # by sha256 of the raw key
         self._lock = threading.Lock()
 
+    def cached(self, raw_key: str) -> TenantCaller | None:
+        """The caller of a key resolved less than ``ttl_seconds`` ago (no I/O), else None."""
+        hit = self._callers.get(_digest(raw_key))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
     def authenticate(self, raw_key: str) -> TenantCaller:
+        """The key's caller, from the cache or the database (blocking I/O on a miss)."""
+        hit = self.cached(raw_key)
+        if hit is not None:
+            return hit
+        now = time.monotonic()
         principal = self._keys.authenticate(raw_key)
         assert principal.tenant_id is not None and principal.key_id is not None
-        return TenantCaller(
+        quotas_expire, quotas = self._tenant_quotas(principal.tenant_id)
+        caller = TenantCaller(
             tenant_id=principal.tenant_id,
             key_id=principal.key_id,
             scopes=tuple(principal.scopes),
-            quotas=self._tenant_quotas(principal.tenant_id),
+            quotas=quotas,
         )
+        if self._ttl > 0:
+            with self._lock:
+                self._callers[_digest(raw_key)] = (min(now + self._ttl, quotas_expire), caller)
+        return caller
 
-    def _tenant_quotas(self, tenant_id: str) -> Quotas:
+    def _tenant_quotas(self, tenant_id: str) -> tuple[float, Quotas]:
         now = time.monotonic()
         with self._lock:
             hit = self._quotas.get(tenant_id)
         if hit is not None and hit[0] > now:
-            return hit[1]
+            return hit
         with self._sessions() as s:
             raw = s.scalar(select(Tenant.quotas).where(Tenant.id == tenant_id))
         if raw is None:
             raise Unauthenticated("the key's tenant is not active")
-        quotas = Quotas.model_validate(raw)
+        entry = (now + self._ttl, Quotas.model_validate(raw))
         with self._lock:
-            self._quotas[tenant_id] = (now + self._ttl, quotas)
-        return quotas
+            self._quotas[tenant_id] = entry
+        return entry
+
+
+def _digest(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 
 from recsys_platform.events.log import EventLog
 from recsys_platform.gateway.auth import GatewayAuth, TenantCaller
@@ -24,7 +25,8 @@ class GatewayServices:
     topic_prefix: str
 
 
-def _services(request: Request) -> GatewayServices:
+async def _services(request: Request) -> GatewayServices:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool, a hop per request
     services: GatewayServices = request.app.state.services
     return services
 
@@ -32,12 +34,16 @@ def _services(request: Request) -> GatewayServices:
 ServicesDep = Annotated[GatewayServices, Depends(_services)]
 
 
-def get_caller(
+async def get_caller(
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> TenantCaller:
-    caller = services.auth.authenticate(bearer_token(authorization, x_api_key))
+    """The authenticated caller: a cache hit on the event loop, a miss (database) in a thread."""
+    raw_key = bearer_token(authorization, x_api_key)
+    caller = services.auth.cached(raw_key)
+    if caller is None:
+        caller = await run_in_threadpool(services.auth.authenticate, raw_key)
     set_tenant(caller.tenant_id)
     return caller
 

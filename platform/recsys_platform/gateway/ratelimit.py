@@ -2,13 +2,13 @@
 
 ``acquire`` answers how long to wait before the request would fit (0 means it was
 admitted and its tokens were taken). Rate and burst come from the tenant's quota at
-call time, so a quota change applies without a restart.
+call time, so a quota change applies without a restart. ``acquire`` is a coroutine: the
+Redis bucket talks to Redis over asyncio (no blocking call on the event loop, no thread hop).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Protocol
 
@@ -37,11 +37,11 @@ return tostring(wait)
 
 
 class RateLimiter(Protocol):
-    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+    async def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
         """Take ``cost`` tokens and return 0, or return the seconds until they would fit."""
         ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class LocalTokenBucket:
@@ -49,42 +49,50 @@ class LocalTokenBucket:
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
 
-    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+    async def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens and return 0, or return the seconds until they would fit."""
         now = time.monotonic()
-        with self._lock:
-            tokens, ts = self._buckets.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - ts) * rate)
-            if tokens >= cost:
-                self._buckets[key] = (tokens - cost, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (cost - tokens) / rate
+        # no lock: only the event loop's thread touches the buckets, and nothing here awaits
+        tokens, ts = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - ts) * rate)
+        if tokens >= cost:
+            self._buckets[key] = (tokens - cost, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (cost - tokens) / rate
 
-    def close(self) -> None:
-        pass
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class RedisTokenBucket:
     """Buckets in Redis, updated atomically by a Lua script using the server's clock."""
 
     def __init__(self, url: str, prefix: str = "recsys:ratelimit:") -> None:
-        import redis
+        import redis.asyncio
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        # created outside a loop; its connections are opened lazily on the loop that uses it
+        self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._script = self._redis.register_script(_LUA)
         self._prefix = prefix
+        self._url = url
 
-    def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
-        wait = self._script(keys=[self._prefix + key], args=[rate, burst, cost])
+    async def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens and return 0, or return the seconds until they would fit."""
+        wait = await self._script(keys=[self._prefix + key], args=[rate, burst, cost])
         return float(wait)
 
     def check(self) -> None:
-        self._redis.ping()
+        """Raise if Redis does not answer (readiness probe; runs in a worker thread)."""
+        import redis
 
-    def close(self) -> None:
-        self._redis.close()
+        with redis.Redis.from_url(self._url, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+            client.ping()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._redis.aclose()
 
 
 def retry_after_header(wait_seconds: float) -> str:

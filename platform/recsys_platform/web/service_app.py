@@ -53,12 +53,17 @@ def service_app(
 
     app = FastAPI(title=title, version=__version__, description=description, lifespan=_lifespan)
     app.state.readiness = []
+    app.state.metrics_registry = registry  # services add their own metrics to /metrics
+    app.state.tracer_provider = tracer_provider  # and their own spans to the app's traces
     install_problem_handlers(app)
     app.include_router(health_router(app.state.readiness, registry))
     for router in routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics"
+        app,
+        tracer_provider=tracer_provider,
+        excluded_urls="healthz,readyz,metrics",
+        exclude_spans=["receive", "send"],  # one server span per request, not three
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))

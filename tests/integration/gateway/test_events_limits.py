@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -59,19 +60,37 @@ def test_events_quota_answers_429_with_retry_after_per_tenant(
 
 def test_token_buckets_agree() -> None:
     local = LocalTokenBucket()
-    assert local.acquire("t", rate=5, burst=5, cost=5) == 0
-    wait = local.acquire("t", rate=5, burst=5, cost=1)
+    assert asyncio.run(local.acquire("t", rate=5, burst=5, cost=5)) == 0
+    wait = asyncio.run(local.acquire("t", rate=5, burst=5, cost=1))
     assert 0.15 < wait <= 0.2
 
 
 def test_redis_bucket_is_shared_between_replicas(redis_url: str) -> None:
     redis.Redis.from_url(redis_url).delete("recsys:ratelimit:shared")
-    one, two = RedisTokenBucket(redis_url), RedisTokenBucket(redis_url)
-    assert one.acquire("shared", rate=1, burst=3, cost=2) == 0
-    assert two.acquire("shared", rate=1, burst=3, cost=1) == 0
-    assert one.acquire("shared", rate=1, burst=3, cost=1) > 0.5
-    one.close()
-    two.close()
+
+    async def run() -> list[float]:
+        one, two = RedisTokenBucket(redis_url), RedisTokenBucket(redis_url)
+        try:
+            return [
+                await one.acquire("shared", rate=1, burst=3, cost=2),
+                await two.acquire("shared", rate=1, burst=3, cost=1),
+                await one.acquire("shared", rate=1, burst=3, cost=1),
+            ]
+        finally:
+            await one.close()
+            await two.close()
+
+    first, second, third = asyncio.run(run())
+    assert first == 0 and second == 0
+    assert third > 0.5
+
+
+def test_redis_bucket_readiness_check(redis_url: str) -> None:
+    bucket = RedisTokenBucket(redis_url)
+    bucket.check()  # answers
+    dead = RedisTokenBucket("redis://127.0.0.1:1/0")
+    with pytest.raises(redis.ConnectionError):
+        dead.check()
 
 
 def test_log_down_is_503_with_retry_after_and_never_a_false_accept(platform: Platform) -> None:

@@ -53,7 +53,7 @@ async def post_events(body: EventBatch, caller: CallerDep, services: ServicesDep
     the log acknowledged them. ``event_id`` makes retries safe: duplicates count once."""
     caller.require("events:write")
     quota = caller.quotas.events_per_second
-    wait = services.limiter.acquire(
+    wait = await services.limiter.acquire(
         f"{caller.tenant_id}:events", rate=quota, burst=quota, cost=len(body.events)
     )
     if wait > 0:

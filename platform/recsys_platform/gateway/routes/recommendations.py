@@ -1,0 +1,231 @@
+"""``POST /v1/recommendations`` and ``GET /v1/items/{item_id}/similar``.
+
+Key -> tenant; experiment assignment on the request's surface; the variant's deployment
+answers over the pooled client; a timeout, connection error or 5xx serves the tenant's
+cached popularity list (``fallback: true``), a 4xx of the model server is passed on as a
+4xx naming the field. Each list is logged as an impression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from opentelemetry import trace
+
+from recsys_platform.errors import FieldError, QuotaExceeded
+from recsys_platform.gateway.assignment import assign_variant
+from recsys_platform.gateway.auth import TenantCaller
+from recsys_platform.gateway.deps import CallerDep, ServicesDep
+from recsys_platform.gateway.fallback import FallbackItem
+from recsys_platform.gateway.impressions import Impression
+from recsys_platform.gateway.model_client import ModelUnavailable
+from recsys_platform.gateway.ratelimit import retry_after_header
+from recsys_platform.gateway.recommendation_schemas import (
+    RecommendationFilters,
+    RecommendationRequest,
+    RecommendationResponse,
+    RecommendedItem,
+)
+from recsys_platform.gateway.routing import Target, TenantRoutes
+from recsys_platform.gateway.serving import RecommendationServices, recommendation_services
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+RecDep = Annotated[RecommendationServices, Depends(recommendation_services)]
+
+
+def _json(response: RecommendationResponse) -> Response:
+    """The answer serialised once by pydantic (returning the model would make FastAPI validate
+    and encode it again on the hot path; ``response_model`` still documents the shape)."""
+    return Response(response.model_dump_json(), media_type="application/json")
+
+
+def hashed(user_id: str) -> str:
+    """What traces carry instead of a user id."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+
+async def _admit(caller: TenantCaller, services: ServicesDep) -> None:
+    caller.require("recommendations:read")
+    quota = caller.quotas.requests_per_second
+    wait = await services.limiter.acquire(f"{caller.tenant_id}:requests", rate=quota, burst=quota)
+    if wait > 0:
+        raise QuotaExceeded(
+            f"requests quota of {quota}/s exceeded; retry after {wait:.2f}s",
+            [FieldError("requests", f"quota {quota} requests/s")],
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+
+
+async def _routes(rec: RecommendationServices, tenant_id: str) -> TenantRoutes:
+    cached = rec.routing.cached(tenant_id)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(rec.routing.routes, tenant_id)
+
+
+def _instance(body: RecommendationRequest) -> dict[str, Any]:
+    instance: dict[str, Any] = {"user_id": body.user_id, "n": body.n}
+    if body.session_id is not None:
+        instance["session_id"] = body.session_id
+    if body.context:
+        instance["context"] = body.context
+    if body.filters is not None:
+        filters = body.filters.model_dump(exclude_none=True)
+        if filters:
+            instance["filters"] = filters
+    return instance
+
+
+def _model_items(prediction: dict[str, Any], n: int) -> list[RecommendedItem]:
+    out = []
+    for i, item in enumerate(prediction["items"][:n]):
+        out.append(
+            RecommendedItem(
+                item_id=str(item["item_id"]),
+                score=float(item.get("score", 0.0)),
+                reason=str(item.get("reason", "")),
+                position=i + 1,
+            )
+        )
+    return out
+
+
+def _fallback_items(items: list[FallbackItem]) -> list[RecommendedItem]:
+    return [
+        RecommendedItem(item_id=x.item_id, score=x.score, reason=x.reason, position=i + 1)
+        for i, x in enumerate(items)
+    ]
+
+
+async def _serve(
+    rec: RecommendationServices,
+    tenant_id: str,
+    target: Target | None,
+    instance: dict[str, Any],
+    n: int,
+    filters: RecommendationFilters | None,
+    exclude: tuple[str, ...] = (),
+) -> tuple[list[RecommendedItem], str | None, bool]:
+    """(items, model_version, fallback) from the target, or the fallback list."""
+    span = trace.get_current_span()
+    reason = "no_deployment"
+    if target is not None:
+        try:
+            prediction = await rec.models.predict(target, instance)
+            items = _model_items(prediction, n)
+            rec.metrics.recommendations.labels("model", "").inc()
+            version = prediction.get("model_version")
+            return items, str(version) if version is not None else target.model_version, False
+        except ModelUnavailable as exc:
+            reason = "model_unavailable"
+            span.add_event("fallback", {"reason": str(exc)[:200]})
+    rec.metrics.recommendations.labels("fallback", reason).inc()
+    popular = await rec.fallback.get(tenant_id)
+    f = filters or RecommendationFilters()
+    chosen = popular.select(
+        n,
+        exclude_items=set(f.exclude_items or ()) | set(exclude),
+        include_categories=f.include_categories,
+        exclude_categories=f.exclude_categories or (),
+    )
+    return _fallback_items(chosen), None, True
+
+
+@router.post("/recommendations", response_model=RecommendationResponse)
+async def recommend(
+    body: RecommendationRequest, caller: CallerDep, services: ServicesDep, rec: RecDep
+) -> Response:
+    """Top-``n`` items for a user (unknown users get a cold-start list, never an error)."""
+    await _admit(caller, services)
+    tenant_id = caller.tenant_id
+    with rec.tracer.start_as_current_span(
+        "recsys.gateway.recommend",
+        attributes={"recsys.tenant": tenant_id, "recsys.user_hash": hashed(body.user_id), "recsys.n": body.n},
+    ) as span:
+        rec.fallback.warm(tenant_id)
+        routes = await _routes(rec, tenant_id)
+        experiment = routes.experiments.get(body.surface)
+        variant: str | None = None
+        propensity = 1.0
+        if experiment is not None:
+            assignment = assign_variant(tenant_id, experiment.name, body.user_id, experiment.weights)
+            variant, propensity = assignment.variant, assignment.probability
+            target = experiment.variant(variant).target
+            deployment: str | None = experiment.variant(variant).deployment
+            span.set_attribute("recsys.experiment", experiment.name)
+            span.set_attribute("recsys.variant", variant)
+        else:
+            target = routes.default
+            deployment = target.deployment if target else None
+        items, model_version, fallback = await _serve(
+            rec, tenant_id, target, _instance(body), body.n, body.filters
+        )
+        span.set_attribute("recsys.fallback", fallback)
+        response = RecommendationResponse(
+            recommendation_id=uuid.uuid4().hex,
+            items=items,
+            variant=variant,
+            experiment=experiment.name if experiment else None,
+            model_version=model_version,
+            fallback=fallback,
+        )
+        rec.impressions.log(
+            Impression(
+                recommendation_id=response.recommendation_id,
+                tenant_id=tenant_id,
+                user_id=body.user_id,
+                session_id=body.session_id,
+                surface=body.surface,
+                experiment=response.experiment,
+                experiment_id=experiment.id if experiment else None,
+                variant=variant,
+                deployment=deployment,
+                model_version=model_version,
+                items=[i.item_id for i in items],
+                positions=[i.position for i in items],
+                propensities=[propensity] * len(items),
+                fallback=fallback,
+                timestamp=datetime.now(UTC),
+                attribution_window_seconds=experiment.attribution_window_seconds if experiment else None,
+            )
+        )
+        return _json(response)
+
+
+ItemPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
+
+
+@router.get("/items/{item_id}/similar", response_model=RecommendationResponse)
+async def similar_items(
+    item_id: ItemPath,
+    caller: CallerDep,
+    services: ServicesDep,
+    rec: RecDep,
+    n: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    """Items like ``item_id`` from the tenant's default deployment (404 for an unknown item)."""
+    await _admit(caller, services)
+    with rec.tracer.start_as_current_span(
+        "recsys.gateway.similar_items", attributes={"recsys.tenant": caller.tenant_id, "recsys.n": n}
+    ):
+        rec.fallback.warm(caller.tenant_id)
+        routes = await _routes(rec, caller.tenant_id)
+        target = routes.default
+        items, model_version, fallback = await _serve(
+            rec, caller.tenant_id, target, {"similar_to": item_id, "n": n}, n, None, exclude=(item_id,)
+        )
+        return _json(
+            RecommendationResponse(
+                recommendation_id=uuid.uuid4().hex,
+                items=items,
+                variant=None,
+                experiment=None,
+                model_version=model_version,
+                fallback=fallback,
+            )
+        )

@@ -1,0 +1,135 @@
+"""The gateway against the platform's real model server (``python -m recsys_model_servers``)
+serving a small real model artifact: the wire protocol both sides agree on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from recsys_platform.events.sqlite_log import SqliteEventLog
+
+from tests.integration.event_path import Platform, auth, new_prefix
+from tests.integration.gateway.fake_servers import ROOT, free_port
+from tests.integration.gateway.recs_env import add_deployment, gateway
+from tests.integration.gateway.test_events_api import _LogTopics
+
+pytestmark = pytest.mark.integration
+ITEMS = [f"i{i}" for i in range(80)]
+
+
+def _train(directory: Path) -> None:
+    from recsys_platform.recommenders.artifact import save_model
+    from recsys_platform.recommenders.catalog_frame import catalog_frame
+    from recsys_platform.recommenders.config import RankerConfig
+    from recsys_platform.recommenders.data import Interactions
+    from recsys_platform.recommenders.hybrid import HybridConfig, HybridRecommender
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u}", f"i{(u * 3 + int(rng.integers(0, 40))) % 80}", 1.7e9 + u * 100 + k)
+        for u in range(60)
+        for k in range(12)
+    ]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+    log = Interactions.from_frame(
+        events, user_col="user_id", item_col="item_id", value_col=None, timestamp_col="ts"
+    )
+    catalog = catalog_frame(
+        [{"item_id": i, "title": f"Item {i}", "genres": ["even"], "created_at": 1.7e9} for i in ITEMS]
+    )
+    config = HybridConfig(ranker=RankerConfig(enabled=False), als_iterations=3)
+    save_model(HybridRecommender.fit(log, catalog, config), directory)
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient, str, subprocess.Popen[bytes]]]:
+    tmp = tmp_path_factory.mktemp("real-server")
+    _train(tmp / "model")
+    port = free_port()
+    log_file = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in teardown
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recsys_model_servers", "--name", "default", "--model-uri", str(tmp / "model"),
+         "--port", str(port), "--no-online-features", "--log-level", "WARNING"],
+        cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    prefix = new_prefix()
+    events = SqliteEventLog(tmp / "events.db")
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"real model server not ready: {(tmp / 'server.log').read_text()[-3000:]}")
+        platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
+        platform.onboard("real", requests_per_second=10_000)
+        add_deployment(platform, "real", "default", f"http://127.0.0.1:{port}")
+        key = platform.key("real", "recommendations:read")
+        with gateway(platform, events, model_timeout_seconds=2.0) as client:
+            yield client, key, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log_file.close()
+        events.close()
+
+
+def test_recommendations_and_similar_items_from_the_real_model_server(
+    served: tuple[TestClient, str, subprocess.Popen[bytes]],
+) -> None:
+    client, key, _ = served
+    got = client.post("/v1/recommendations", json={"user_id": "someone-new", "n": 5}, headers=auth(key))
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert body["fallback"] is False and body["model_version"]
+    assert len(body["items"]) == 5 and all(i["item_id"] in ITEMS and i["reason"] for i in body["items"])
+    excluded = body["items"][0]["item_id"]
+    filtered = client.post(
+        "/v1/recommendations",
+        json={"user_id": "someone-new", "n": 5, "filters": {"exclude_items": [excluded]}},
+        headers=auth(key),
+    ).json()
+    assert excluded not in [i["item_id"] for i in filtered["items"]]
+    similar = client.get("/v1/items/i3/similar?n=4", headers=auth(key))
+    assert similar.status_code == 200 and len(similar.json()["items"]) == 4
+    assert "i3" not in [i["item_id"] for i in similar.json()["items"]]
+
+
+def test_real_server_rejections_are_4xx_naming_the_field(
+    served: tuple[TestClient, str, subprocess.Popen[bytes]],
+) -> None:
+    client, key, _ = served
+    unknown = client.get("/v1/items/not-an-item/similar", headers=auth(key))
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["errors"][0]["field"] == "item_id" and "not-an-item" in unknown.json()["detail"]
+
+
+def test_real_server_gone_serves_its_popular_list(
+    served: tuple[TestClient, str, subprocess.Popen[bytes]],
+) -> None:
+    client, key, process = served
+    client.post("/v1/recommendations", json={"user_id": "warm"}, headers=auth(key))
+    time.sleep(0.5)  # the background popularity refresh from the real server
+    process.kill()
+    process.wait(timeout=10)
+    got = client.post("/v1/recommendations", json={"user_id": "u1", "n": 3}, headers=auth(key))
+    assert got.status_code == 200 and got.json()["fallback"] is True
+    assert len(got.json()["items"]) == 3 and all(i["item_id"] in ITEMS for i in got.json()["items"])
+    assert all(i["reason"] == "popular" for i in got.json()["items"])
