@@ -10,21 +10,20 @@ server -> online-store read (real OTLP receiver on loopback).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from recsys_platform.cli.up_demo import post_events
 from recsys_platform.client import ControlPlaneClient
 from recsys_platform.demo import demo_items
 from recsys_platform.demo.events import demo_events
 from recsys_platform.embedded import EmbeddedPlatform, embedded_settings
+
+from tests.otlp import OtlpReceiver, otlp_receiver
 
 pytestmark = pytest.mark.e2e
 TENANT = "loop-shop"
@@ -32,28 +31,10 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
-        self.received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def otlp() -> Iterator[str]:
-    _Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def otlp() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
 
 
 def _free_port() -> int:
@@ -62,16 +43,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _spans(service: str | None = None) -> list[tuple[str, Any]]:
-    out = []
-    for request in _Receiver.received:
-        for rs in request.resource_spans:
-            name = next((a.value.string_value for a in rs.resource.attributes if a.key == "service.name"), "")
-            if service is None or name == service:
-                out.extend((name, span) for ss in rs.scope_spans for span in ss.spans)
-    return out
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> Any:
@@ -85,10 +56,10 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
 
 
 def test_trained_model_is_deployed_and_serves_through_the_gateway_in_one_trace(
-    tmp_path: Path, mlflow_tracking_uri: str, otlp: str
+    tmp_path: Path, mlflow_tracking_uri: str, otlp: OtlpReceiver
 ) -> None:
     settings = embedded_settings(tmp_path, _free_port(), _free_port())
-    telemetry = {"otlp_endpoint": otlp, "log_json": False}
+    telemetry = {"otlp_endpoint": otlp.url, "log_json": False}
     cp = settings.control_plane.model_copy(
         update={
             "mlflow": settings.control_plane.mlflow.model_copy(
@@ -169,7 +140,7 @@ def test_trained_model_is_deployed_and_serves_through_the_gateway_in_one_trace(
 
         # the model server exports in batches: wait for its spans of this trace
         def model_server_spans() -> list[Any]:
-            return [s for _, s in _spans() if s.trace_id.hex() == TRACE_ID and s.name.startswith("model")]
+            return [s for s in otlp.spans(TRACE_ID) if s.name.startswith("model")]
 
         _wait(lambda: len(model_server_spans()) >= 2, 30, "the model server's spans")
     finally:
@@ -177,7 +148,7 @@ def test_trained_model_is_deployed_and_serves_through_the_gateway_in_one_trace(
         c.close()
         platform.stop()  # stops the control plane's local model servers and flushes spans
 
-    spans = [s for _, s in _spans() if s.trace_id.hex() == TRACE_ID]
+    spans = otlp.spans(TRACE_ID)
     by_name = {s.name: s for s in spans}
     server = by_name["POST /v1/recommendations"]
     call = by_name["recsys.gateway.model_predict"]

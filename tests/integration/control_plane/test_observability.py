@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from recsys_platform.observability.logging import JsonFormatter
 
 from tests.factories import ADMIN, create_key, create_tenant, key_header
+from tests.otlp import OtlpReceiver, otlp_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -65,41 +63,15 @@ def test_server_spans_are_recorded(make_client) -> None:  # type: ignore[no-unty
     assert spans[-1].resource.attributes["service.name"] == "recsys-control-plane"
 
 
-class _OtlpReceiver(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        self.received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def otlp_receiver() -> Iterator[str]:
-    _OtlpReceiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpReceiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def otlp() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
 
 
-def test_spans_are_exported_over_otlp_http(make_client, otlp_receiver: str) -> None:  # type: ignore[no-untyped-def]
-    with make_client(telemetry={"otlp_endpoint": otlp_receiver}) as client:
+def test_spans_are_exported_over_otlp_http(make_client, otlp: OtlpReceiver) -> None:  # type: ignore[no-untyped-def]
+    with make_client(telemetry={"otlp_endpoint": otlp.url}) as client:
         client.get("/v1/tenants", headers=ADMIN)
     # leaving the client ran the lifespan's shutdown, which flushes the batch processor
-    names = [
-        span.name
-        for request in _OtlpReceiver.received
-        for rs in request.resource_spans
-        for ss in rs.scope_spans
-        for span in ss.spans
-    ]
+    names = [span.name for span in otlp.spans()]
     assert "GET /v1/tenants" in names

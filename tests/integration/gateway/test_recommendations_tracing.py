@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from recsys_platform.events.sqlite_log import SqliteEventLog
 
 from tests.integration.event_path import Platform, auth, new_prefix
 from tests.integration.gateway.fake_servers import FakeModelServer
 from tests.integration.gateway.recs_env import add_deployment, gateway
 from tests.integration.gateway.test_events_api import _LogTopics
+from tests.otlp import OtlpReceiver, otlp_receiver
 
 pytestmark = pytest.mark.integration
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
-        self.received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def otlp() -> Iterator[str]:
-    _Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def otlp() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
 
 
-def test_model_call_carries_the_gateway_trace_and_no_raw_user_id(tmp_path: Path, otlp: str) -> None:
+def test_model_call_carries_the_gateway_trace_and_no_raw_user_id(tmp_path: Path, otlp: OtlpReceiver) -> None:
     prefix = new_prefix()
     log = SqliteEventLog(tmp_path / "events.db")
     platform = Platform(f"sqlite:///{tmp_path / 'platform.db'}", prefix, [_LogTopics(log, prefix)])
@@ -53,7 +33,7 @@ def test_model_call_carries_the_gateway_trace_and_no_raw_user_id(tmp_path: Path,
     try:
         add_deployment(platform, "traced", "default", server.endpoint)
         key = platform.key("traced", "recommendations:read")
-        with gateway(platform, log, telemetry={"otlp_endpoint": otlp}) as client:
+        with gateway(platform, log, telemetry={"otlp_endpoint": otlp.url}) as client:
             response = client.post(
                 "/v1/recommendations", json={"user_id": "secret-user-42"}, headers=auth(key)
             )
@@ -63,13 +43,7 @@ def test_model_call_carries_the_gateway_trace_and_no_raw_user_id(tmp_path: Path,
         server.kill()
         log.close()
 
-    spans = [
-        span
-        for request in _Receiver.received
-        for rs in request.resource_spans
-        for ss in rs.scope_spans
-        for span in ss.spans
-    ]
+    spans = otlp.spans()
     by_name = {s.name: s for s in spans}
     server_span = by_name["POST /v1/recommendations"]
     client_span = by_name["recsys.gateway.model_predict"]

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from recsys_platform.features.feast_repo import FeastStores
 from recsys_platform.features.feast_store import FeastUserFeatureStore
 from recsys_platform.features.settings import FeatureStoreSettings
@@ -28,36 +25,17 @@ from recsys_platform.provisioning.ports import TenantContext
 from recsys_platform.tenancy.schemas import Retention
 
 from tests.integration.model_servers.support import ServerProcess, base_env, fit_and_save, model_server
+from tests.otlp import OtlpReceiver, otlp_receiver
 
 pytestmark = pytest.mark.integration
 
 NAME = "T_serving"
 
 
-class _OtlpReceiver(BaseHTTPRequestHandler):
-    received: list[ExportTraceServiceRequest] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        self.received.append(request)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def otlp_receiver() -> Iterator[str]:
-    _OtlpReceiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OtlpReceiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def otlp() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as receiver:
+        yield receiver
 
 
 @dataclass
@@ -95,7 +73,7 @@ def features(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def server(
-    features: Features, otlp_receiver: str, tmp_path_factory: pytest.TempPathFactory
+    features: Features, otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("model-server")
     artifact = fit_and_save(tmp / "artifact")
@@ -107,7 +85,7 @@ def server(
         RECSYS_MODEL_SERVER_FEATURE_STORE__REGISTRY=str(fs.registry),
         RECSYS_MODEL_SERVER_FEATURE_STORE__SQLITE_DIR=str(fs.sqlite_dir),
         RECSYS_MODEL_SERVER_FEATURE_STORE__OFFLINE_ROOT=str(fs.offline_root),
-        RECSYS_MODEL_SERVER_TELEMETRY__OTLP_ENDPOINT=otlp_receiver,
+        RECSYS_MODEL_SERVER_TELEMETRY__OTLP_ENDPOINT=otlp.url,
         OTEL_BSP_SCHEDULE_DELAY="100",
     )
     args = ["--model-uri", str(artifact), "--tenant-id", features.tenant]
@@ -261,7 +239,7 @@ def test_bad_input_is_400_naming_the_field(
 
 
 def test_a_request_continues_the_callers_trace(
-    server: ServerProcess, client: httpx.Client, features: Features
+    server: ServerProcess, client: httpx.Client, features: Features, otlp: OtlpReceiver
 ) -> None:
     trace_id = uuid.uuid4().hex
     parent = uuid.uuid4().hex[:16]
@@ -273,14 +251,7 @@ def test_a_request_continues_the_callers_trace(
     deadline = time.monotonic() + 15
     spans: dict[str, Any] = {}
     while time.monotonic() < deadline and len(spans) < 3:
-        spans = {
-            s.name: s
-            for req in list(_OtlpReceiver.received)
-            for rs in req.resource_spans
-            for ss in rs.scope_spans
-            for s in ss.spans
-            if s.trace_id.hex() == trace_id
-        }
+        spans = {s.name: s for s in otlp.spans(trace_id)}
         time.sleep(0.1)
     assert set(spans) == {"model_server.predict", "online_store.read", "model.recommend"}, server.log_tail()
     root = spans["model_server.predict"]
