@@ -20,7 +20,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +32,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _bench_tenant import bench_tenant  # noqa: E402
 from _machine import machine, now, write_section  # noqa: E402
 
 
@@ -181,48 +181,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each rate")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
-    services = service_env()
-    bootstrap = services.get("RECSYS_TEST_KAFKA_BOOTSTRAP")
-    redis_url = services.get("RECSYS_TEST_REDIS_URL")
-    if not bootstrap or not redis_url:
-        sys.exit("Kafka and Redis are needed: run `bash scripts/services/start.sh all` first")
-
-    from recsys_platform.db import migrate
-    from recsys_platform.db.engine import build_engine, session_factory
+    t = bench_tenant(service_env(), "freshness", "fresh-news", "news", ["events:write"])
+    tenant, work, prefix, db_url, key = t.tenant, t.work, t.prefix, t.db_url, t.key
+    fs, bootstrap, redis_url = t.features, t.bootstrap, t.redis_url
     from recsys_platform.features.feast_store import FeastUserFeatureStore
-    from recsys_platform.features.settings import FeatureStoreSettings
-    from recsys_platform.provisioning.feast_project import FeastProvisioner
-    from recsys_platform.provisioning.kafka_topics import KafkaTopicProvisioner
-    from recsys_platform.settings import KafkaSettings
-    from recsys_platform.tenancy.keys import ApiKeyService
-    from recsys_platform.tenancy.schemas import ApiKeyCreate, Quotas, TenantCreate
-    from recsys_platform.tenancy.service import TenantService
-
-    work = Path(tempfile.mkdtemp(prefix="recsys-freshness-"))
-    prefix = f"bench{uuid.uuid4().hex[:6]}"
-    tenant = "fresh-news"
-    db_url = f"sqlite:///{work / 'platform.db'}"
-    engine = build_engine(db_url)
-    migrate.upgrade(engine)
-    sessions = session_factory(engine)
-    fs = FeatureStoreSettings(
-        online_store="redis",
-        redis_url=redis_url,
-        registry=work / "registry",
-        sqlite_dir=work / "online",
-        offline_root=work / "offline",
-    )
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=3)
-    tenants = TenantService(sessions, [KafkaTopicProvisioner(kafka), FeastProvisioner(fs)])
-    tenants.create(
-        TenantCreate(
-            id=tenant,
-            display_name="Freshness",
-            use_case="news",
-            quotas=Quotas(events_per_second=100_000, requests_per_second=100_000),
-        )
-    )
-    key = ApiKeyService(sessions).create(tenant, ApiKeyCreate(name="bench", scopes=["events:write"])).key
 
     gw_port, stream_port = free_port(), free_port()
     common = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -270,7 +232,7 @@ def main() -> None:
                 f"p99 {r['accept_p99']:.1f}",
                 flush=True,
             )
-    tenants.delete(tenant)
+    t.delete()
 
     if not args.no_write:
         rows = "\n".join(

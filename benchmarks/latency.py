@@ -23,7 +23,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -34,6 +33,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from _bench_tenant import bench_tenant  # noqa: E402
 from _machine import machine, now, write_section  # noqa: E402
 from freshness import free_port, percentile, process, service_env  # noqa: E402
 
@@ -146,57 +146,18 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         help="cache of the trained artifact: reused when it holds one, else the fit is saved there",
     )
     args = parser.parse_args()
-    services = service_env()
-    bootstrap = services.get("RECSYS_TEST_KAFKA_BOOTSTRAP")
-    redis_url = services.get("RECSYS_TEST_REDIS_URL")
-    if not bootstrap or not redis_url:
-        sys.exit("Kafka and Redis are needed: run `bash scripts/services/start.sh` first")
+    t = bench_tenant(service_env(), "latency", TENANT, "ecommerce", ["recommendations:read"])
+    work, prefix, db_url, sessions, fs, key = t.work, t.prefix, t.db_url, t.sessions, t.features, t.key
+    bootstrap, redis_url = t.bootstrap, t.redis_url
 
     import pandas as pd
-    from recsys_platform.db import migrate
-    from recsys_platform.db.engine import build_engine, session_factory
     from recsys_platform.db.models import Deployment
     from recsys_platform.features.feast_store import FeastUserFeatureStore
-    from recsys_platform.features.settings import FeatureStoreSettings
     from recsys_platform.features.state import UserState
-    from recsys_platform.provisioning.feast_project import FeastProvisioner
-    from recsys_platform.provisioning.kafka_topics import KafkaTopicProvisioner
     from recsys_platform.recommenders.artifact import save_model
     from recsys_platform.recommenders.catalog_frame import catalog_frame
     from recsys_platform.recommenders.data import Interactions
     from recsys_platform.recommenders.hybrid import HybridRecommender
-    from recsys_platform.settings import KafkaSettings
-    from recsys_platform.tenancy.keys import ApiKeyService
-    from recsys_platform.tenancy.schemas import ApiKeyCreate, Quotas, TenantCreate
-    from recsys_platform.tenancy.service import TenantService
-
-    work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
-    prefix = f"bench{uuid.uuid4().hex[:6]}"
-    db_url = f"sqlite:///{work / 'platform.db'}"
-    engine = build_engine(db_url)
-    migrate.upgrade(engine)
-    sessions = session_factory(engine)
-    fs = FeatureStoreSettings(
-        online_store="redis",
-        redis_url=redis_url,
-        registry=work / "registry",
-        sqlite_dir=work / "online",
-        offline_root=work / "offline",
-    )
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix, partitions=3)
-    TenantService(sessions, [KafkaTopicProvisioner(kafka), FeastProvisioner(fs)]).create(
-        TenantCreate(
-            id=TENANT,
-            display_name="Latency",
-            use_case="ecommerce",
-            quotas=Quotas(events_per_second=100_000, requests_per_second=100_000),
-        )
-    )
-    key = (
-        ApiKeyService(sessions)
-        .create(TENANT, ApiKeyCreate(name="bench", scopes=["recommendations:read"]))
-        .key
-    )
 
     items, clicks = synthetic_tenant()
     frame = pd.DataFrame(clicks, columns=["user_id", "item_id", "ts"])
@@ -313,6 +274,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                     f"p99 {result['p99']:6.2f}  errors {result['errors']}  fallbacks {result['fallbacks']}",
                     flush=True,
                 )
+    t.delete()  # topics, Feast project and the users' rows in the shared Redis
 
     table = [
         "| rate/s | target | achieved/s | requests | errors | fallbacks | p50 ms | p95 ms | p99 ms |",

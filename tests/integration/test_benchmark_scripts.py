@@ -46,3 +46,25 @@ def test_movielens_quality_benchmark_runs_on_a_subset() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| HybridRecommender (pipeline model), full history | this run |" in result.stdout
     assert "Hybrid recommend() median latency" in result.stdout
+
+
+def test_latency_benchmark_runs_and_answers_every_request(kafka_bootstrap: str, redis_url: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "latency.py"),
+            "--rates",
+            "20",
+            "--seconds",
+            "2",
+            "--no-write",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.lstrip().startswith("20/s ")]
+    assert len(lines) == 3, result.stdout  # bare endpoint, model server direct, gateway
+    assert all("errors 0" in line for line in lines), lines

@@ -7,17 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: Weight of each event type in the training interactions; types not listed are ignored.
-EVENT_WEIGHTS: dict[str, float] = {
-    "view": 1.0,
-    "click": 1.0,
-    "watch": 1.0,
-    "like": 2.0,
-    "share": 2.0,
-    "add_to_cart": 2.0,
-    "purchase": 3.0,
-    "rating": 1.0,  # scaled by the rating value
-}
+from recsys_platform.features.state import INTEREST_WEIGHTS
+
+#: Weight of each event type in the training interactions (a rating is scaled by its value): the
+#: interest weights of the real-time features, without the negative ones; other types are ignored.
+EVENT_WEIGHTS: dict[str, float] = {t: w for t, w in INTEREST_WEIGHTS.items() if w > 0}
 
 
 class TrainingParams(BaseModel):
