@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _bench_tenant import bench_tenant  # noqa: E402
 from _machine import machine, now, write_section  # noqa: E402
+from _open_loop import open_loop  # noqa: E402
 
 
 def service_env() -> dict[str, str]:
@@ -114,48 +115,41 @@ def run_rate(
 
     thread = threading.Thread(target=checker, daemon=True)
     thread.start()
-    interval = 1.0 / rate
     total = int(rate * seconds)
-    senders = 8  # open loop: a slow answer must not delay the next send
+    senders = 8
     errors = [0] * senders
 
-    def sender(k: int) -> None:
-        client = httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {key}"}, timeout=10)
-        for n in range(k, total, senders):
-            delay = start + n * interval - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            event_id = f"{run}-{n}"
-            user = f"user-{n % 500}"
-            body = {
-                "events": [
-                    {
-                        "event_id": event_id,
-                        "user_id": user,
-                        "item_id": f"item-{n % 97}",
-                        "type": "click",
-                        "timestamp": datetime.now(UTC).isoformat(),
-                    }
-                ]
-            }
-            sent = time.perf_counter()
+    def send(client: httpx.Client, k: int, n: int) -> None:
+        event_id = f"{run}-{n}"
+        user = f"user-{n % 500}"
+        body = {
+            "events": [
+                {
+                    "event_id": event_id,
+                    "user_id": user,
+                    "item_id": f"item-{n % 97}",
+                    "type": "click",
+                    "timestamp": datetime.now(UTC).isoformat(),
+                }
+            ]
+        }
+        sent = time.perf_counter()
+        with lock:
+            pending[event_id] = (user, sent)
+        response = client.post("/v1/events", json=body)
+        accept.append(time.perf_counter() - sent)
+        if response.status_code != 200:
+            errors[k] += 1
             with lock:
-                pending[event_id] = (user, sent)
-            response = client.post("/v1/events", json=body)
-            accept.append(time.perf_counter() - sent)
-            if response.status_code != 200:
-                errors[k] += 1
-                with lock:
-                    pending.pop(event_id, None)
-        client.close()
+                pending.pop(event_id, None)
 
-    start = time.perf_counter() + 0.05
-    threads = [threading.Thread(target=sender, args=(k,), daemon=True) for k in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    achieved = total / (time.perf_counter() - start)
+    achieved = open_loop(
+        total,
+        rate,
+        lambda: httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {key}"}, timeout=10),
+        send,
+        senders,
+    )
     done.set()
     thread.join(timeout=60)
     ms = [v * 1000 for v in visible]

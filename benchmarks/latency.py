@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _bench_tenant import bench_tenant  # noqa: E402
 from _machine import machine, now, write_section  # noqa: E402
+from _open_loop import open_loop  # noqa: E402
 from freshness import free_port, percentile, process, service_env  # noqa: E402
 
 TENANT = "latency-shop"
@@ -87,7 +88,7 @@ def synthetic_tenant(seed: int = 7) -> tuple[list[dict[str, Any]], list[tuple[st
 
 
 def run_target(url: str, headers: dict[str, str], body_for: Any, rate: int, seconds: float) -> dict[str, Any]:
-    """Open loop: request ``n`` is sent at ``start + n / rate`` by one of 8 threads."""
+    """Times ``rate`` requests/s for ``seconds`` to ``url``, open loop (``_open_loop``)."""
     total = int(rate * seconds)
     senders = 8
     latencies: list[float] = []
@@ -95,35 +96,23 @@ def run_target(url: str, headers: dict[str, str], body_for: Any, rate: int, seco
     fallbacks = [0] * senders
     lock = threading.Lock()
 
-    def sender(k: int) -> None:
-        client = httpx.Client(headers=headers, timeout=5)
-        for n in range(k, total, senders):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent = time.perf_counter()
-            try:
-                response = client.post(url, json=body_for(n))
-                ok = response.status_code == 200
-                if ok and response.json().get("fallback") is True:
-                    fallbacks[k] += 1
-            except httpx.HTTPError:
-                ok = False
-            elapsed = time.perf_counter() - sent
-            if ok:
-                with lock:
-                    latencies.append(elapsed * 1000)
-            else:
-                errors[k] += 1
-        client.close()
+    def send(client: httpx.Client, k: int, n: int) -> None:
+        sent = time.perf_counter()
+        try:
+            response = client.post(url, json=body_for(n))
+            ok = response.status_code == 200
+            if ok and response.json().get("fallback") is True:
+                fallbacks[k] += 1
+        except httpx.HTTPError:
+            ok = False
+        elapsed = time.perf_counter() - sent
+        if ok:
+            with lock:
+                latencies.append(elapsed * 1000)
+        else:
+            errors[k] += 1
 
-    start = time.perf_counter() + 0.05
-    threads = [threading.Thread(target=sender, args=(k,), daemon=True) for k in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    achieved = total / (time.perf_counter() - start)
+    achieved = open_loop(total, rate, lambda: httpx.Client(headers=headers, timeout=5), send, senders)
     return {
         "requests": total,
         "achieved": achieved,
