@@ -186,11 +186,12 @@ class MlflowRegistry:
     def download(self, name: str, version: str, destination: Path) -> Path:
         import mlflow.artifacts
 
+        # The version's storage URI, as the registry adapter does (MlflowModelRegistry.download):
+        # ``models:/...`` would resolve against the process-global registry URI (MLFLOW_REGISTRY_URI
+        # or MLFLOW_TRACKING_URI in the environment), not the one this server was given.
+        location = self._client.get_model_version_download_uri(name, version)
         out = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}",
-            dst_path=str(destination),
-            tracking_uri=self._tracking_uri,
-            registry_uri=self._tracking_uri,
+            artifact_uri=location, dst_path=str(destination), tracking_uri=self._tracking_uri
         )
         return Path(out)
 

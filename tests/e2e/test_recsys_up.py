@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.services import free_port
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RECSYS = Path(sys.executable).parent / "recsys"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_recsys_up_onboards_demo_tenants_and_is_idempotent(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     cmd = [
         str(RECSYS),
         "up",
@@ -33,7 +28,7 @@ def test_recsys_up_onboards_demo_tenants_and_is_idempotent(tmp_path: Path) -> No
         "--port",
         str(port),
         "--gateway-port",
-        str(_free_port()),
+        str(free_port()),
         "--data-dir",
         str(tmp_path),
     ]
@@ -73,7 +68,7 @@ def test_recsys_up_onboards_demo_tenants_and_is_idempotent(tmp_path: Path) -> No
 
 
 def test_recsys_up_serves_live_recommendations_until_stopped(tmp_path: Path) -> None:
-    port, gateway_port = _free_port(), _free_port()
+    port, gateway_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
             str(RECSYS),

@@ -24,6 +24,7 @@ from recsys_platform.demo.events import demo_events
 from recsys_platform.embedded import EmbeddedPlatform, embedded_settings
 
 from tests.otlp import OtlpReceiver, otlp_receiver
+from tests.services import free_port
 
 pytestmark = pytest.mark.e2e
 TENANT = "loop-shop"
@@ -35,14 +36,6 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 def otlp() -> Iterator[OtlpReceiver]:
     with otlp_receiver() as receiver:
         yield receiver
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> Any:
@@ -58,12 +51,12 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
 def test_trained_model_is_deployed_and_serves_through_the_gateway_in_one_trace(
     tmp_path: Path, mlflow_tracking_uri: str, otlp: OtlpReceiver
 ) -> None:
-    settings = embedded_settings(tmp_path, _free_port(), _free_port())
+    settings = embedded_settings(tmp_path, free_port(), free_port())
     telemetry = {"otlp_endpoint": otlp.url, "log_json": False}
     cp = settings.control_plane.model_copy(
         update={
             "mlflow": settings.control_plane.mlflow.model_copy(
-                update={"tracking_uri": mlflow_tracking_uri, "registry_name_prefix": f"e2e{_free_port()}-"}
+                update={"tracking_uri": mlflow_tracking_uri, "registry_name_prefix": f"e2e{free_port()}-"}
             ),
             "telemetry": settings.control_plane.telemetry.model_copy(update=telemetry),
         }

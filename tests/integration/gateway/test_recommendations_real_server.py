@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from recsys_platform.events.sqlite_log import SqliteEventLog
 
 from tests.integration.event_path import Platform, auth, new_prefix
-from tests.integration.gateway.fake_servers import ROOT, free_port
+from tests.integration.gateway.fake_servers import ROOT
 from tests.integration.gateway.recs_env import add_deployment, gateway
 from tests.integration.gateway.test_events_api import _LogTopics
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 ITEMS = [f"i{i}" for i in range(80)]

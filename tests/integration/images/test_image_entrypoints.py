@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.services import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,12 +128,6 @@ def _env(installed: Path, pod: dict[str, Path], **extra: str) -> dict[str, str]:
 
 def _recsys(installed: Path) -> list[str]:
     return [sys.executable, str(installed / "bin" / "recsys")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _db_url(pod: dict[str, Path]) -> str:
@@ -249,7 +244,7 @@ def _control_plane_env(installed: Path, pod: dict[str, Path], port: int, token: 
 
 def test_control_plane_serves_health_and_readiness(installed: Path, pod: dict[str, Path]) -> None:
     assert _upgrade(installed, pod).returncode == 0
-    port = _free_port()
+    port = free_port()
     env = _control_plane_env(installed, pod, port, ADMIN_TOKEN)
     log = pod["tmp"] / "control-plane.log"
     with _serving([*_recsys(installed), "control-plane"], env, pod["cwd"], log) as proc:
@@ -269,7 +264,7 @@ def test_control_plane_serves_health_and_readiness(installed: Path, pod: dict[st
 def test_control_plane_refuses_the_placeholder_token_in_production(
     installed: Path, pod: dict[str, Path]
 ) -> None:
-    env = _control_plane_env(installed, pod, _free_port(), "dev-admin-token")
+    env = _control_plane_env(installed, pod, free_port(), "dev-admin-token")
     result = subprocess.run(
         [*_recsys(installed), "control-plane"],
         cwd=pod["cwd"],
@@ -284,7 +279,7 @@ def test_control_plane_refuses_the_placeholder_token_in_production(
 
 def test_gateway_serves_health_and_readiness(installed: Path, pod: dict[str, Path]) -> None:
     assert _upgrade(installed, pod).returncode == 0
-    port = _free_port()
+    port = free_port()
     env = _env(
         installed,
         pod,
@@ -302,7 +297,7 @@ def test_gateway_serves_health_and_readiness(installed: Path, pod: dict[str, Pat
 
 def test_stream_processor_serves_health(installed: Path, pod: dict[str, Path]) -> None:
     assert _upgrade(installed, pod).returncode == 0
-    port = _free_port()
+    port = free_port()
     t = pod["tmp"]
     env = _env(
         installed,
@@ -326,7 +321,7 @@ def test_model_server_serves_an_artifact(installed: Path, pod: dict[str, Path]) 
     from tests.integration.model_servers.support import fit_and_save
 
     artifact = fit_and_save(pod["tmp"] / "artifact")
-    port = _free_port()
+    port = free_port()
     args = [sys.executable, "-m", "recsys_model_servers", "--name", "T_image", "--model-uri", str(artifact)]
     args += ["--http-port", str(port), "--no-online-features"]
     log = pod["tmp"] / "model-server.log"

@@ -4,7 +4,6 @@ real ``python -m recsys_model_servers`` subprocess on a free port."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+
+from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 TOPICS = ("sports", "tech", "food", "travel")
@@ -75,12 +76,6 @@ def fit_and_save(directory: Path, seed: int = 5, reason_tag: str = "") -> Path:
     model = HybridRecommender.fit(log, catalog_frame(catalog_records()), config, now=NOW)
     save_model(model, directory)
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:

@@ -3,6 +3,7 @@ the alias moves while a client keeps sending requests."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -25,17 +26,27 @@ def register(tracking_uri: str, registered_name: str, artifact: Path) -> str:
     import mlflow
     from recsys_platform.registry.pyfunc import ARTIFACT_KEY, RecsysPyfuncModel
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    mlflow.set_experiment(registered_name)
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=RecsysPyfuncModel(),
-            artifacts={ARTIFACT_KEY: str(artifact)},
-            registered_model_name=registered_name,
-            pip_requirements=["recsys"],
-        )
+    # mlflow.set_*_uri write MLFLOW_*_URI into os.environ: restore them, or every process the
+    # later tests start would inherit this test's registry
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        mlflow.set_experiment(registered_name)
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=RecsysPyfuncModel(),
+                artifacts={ARTIFACT_KEY: str(artifact)},
+                registered_model_name=registered_name,
+                pip_requirements=["recsys"],
+            )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return str(info.registered_model_version)
 
 
