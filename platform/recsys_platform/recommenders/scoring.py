@@ -121,8 +121,15 @@ def candidates(
     blocked: npt.NDArray[np.bool_],
     generators: list[str],
     category_affinity: Mapping[str, float] | None = None,
+    include: I64 | None = None,
 ) -> Candidates:
-    """Merges each generator's top ``candidates_per_generator`` unblocked items."""
+    """Merges each generator's top ``candidates_per_generator`` unblocked items.
+
+    ``include`` (item indices) join the pool whatever their scores, blocked or not: a re-rank
+    request scores the caller's items on the same pool, so they keep ``recommend``'s order.
+    Outside a generator's top list an item has that generator's last rank and is not one of
+    its sources.
+    """
     dense, retrieved = generator_scores(state, config, history, generators)
     per_generator: dict[str, I64] = {}
     for g, scores in dense.items():
@@ -131,7 +138,8 @@ def candidates(
             per_generator[g] = found[~blocked[found]][: config.candidates_per_generator]
         else:
             per_generator[g] = _top(scores, blocked, config.candidates_per_generator)
-    pool = np.unique(np.concatenate(list(per_generator.values()) or [np.empty(0, np.int64)]))
+    parts = list(per_generator.values()) + ([include.astype(np.int64)] if include is not None else [])
+    pool = np.unique(np.concatenate(parts or [np.empty(0, np.int64)]))
     n = pool.shape[0]
     scores_out: dict[str, F64] = {}
     ranks_out: dict[str, F64] = {}
