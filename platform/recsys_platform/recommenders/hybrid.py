@@ -305,3 +305,64 @@ class HybridRecommender:
 
     def _now(self, now: float | None) -> float:
         return float(now) if now is not None else self.state.fitted_at
+
+    def score_items(
+        self,
+        history: Sequence[str],
+        item_ids: Sequence[str],
+        *,
+        category_affinity: Mapping[str, float] | None = None,
+        now: float | None = None,
+    ) -> list[ScoredItem]:
+        """Exactly ``item_ids`` scored for a user with this history (most recent first), best first.
+
+        The recipe of :meth:`recommend` (warm: generators and ranker, or the blend; cold: the
+        cold blend) over ``recommend``'s candidate pool plus the given items, so given items
+        that are all in that pool keep their relative order in ``recommend``'s output. Nothing
+        given is blocked: history and unavailable items are scored too (the caller chose them).
+        Ids the model does not know come last, in the given order, with score ``-inf``, no
+        sources and the reason ``"not known to the model"``.
+
+        Raises:
+            ValueError: ``item_ids`` holds an id twice (the message names both positions).
+        """
+        ids = [str(i) for i in item_ids]
+        first: dict[str, int] = {}
+        for pos, item in enumerate(ids):
+            if item in first:
+                raise ValueError(f"item_ids[{pos}]: duplicate of item_ids[{first[item]}] ({item!r})")
+            first[item] = pos
+        found = self._index.lookup(np.asarray(ids, dtype=str)) if ids else np.empty(0, dtype=np.int64)
+        unknown = [
+            ScoredItem(item, -math.inf, "not known to the model", ())
+            for item, index in zip(ids, found, strict=True)
+            if index < 0
+        ]
+        known = found[found >= 0].astype(np.int64)
+        if not known.shape[0]:
+            return unknown
+        hist = self.history_indices(history)
+        blocked = self.blocked_mask(hist, ())
+        cold = hist.shape[0] < self.config.cold_start_threshold
+        # the generators and scores of rank_candidates, on a pool that also holds the given items
+        if cold:
+            gens = ["content", "popularity"] if self.state.tfidf is not None else ["item_knn", "popularity"]
+        else:
+            gens = self.generators
+        gens = [g for g in gens if g in self.state.generators]
+        cand = scoring.candidates(self.state, self.config, hist, blocked, gens, category_affinity, known)
+        if not cold and self._ranker is not None:
+            feats = scoring.features(self.state, cand, int(hist.shape[0]), self._now(now))
+            learned = np.asarray(self._ranker.predict(feats, num_threads=1), dtype=np.float64)
+            score = learned + self.config.ranker.blend_init_scale * scoring.blend(self.config, cand)
+        else:
+            weights = {**self.config.blend_weights, **self.config.cold_blend_weights} if cold else None
+            score = scoring.blend_scores(
+                weights or self.config.blend_weights,
+                self.config.category_affinity_weight,
+                cand.scores,
+                cand.affinity,
+            )
+        rows = np.searchsorted(cand.items, known)  # the pool is sorted and holds every known item
+        order = rows[np.lexsort((cand.items[rows], -score[rows]))]  # recommend's tie-break
+        return self._scored(cand, order.astype(np.int64), score, hist) + unknown
