@@ -1,0 +1,71 @@
+"""The streaming item-state port: one adapter per backend (memory, Redis, SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from recsys_platform.streaming.events import ItemEvent, StreamSignals
+
+
+class ItemStatsStore(Protocol):
+    """Item-side statistics kept current from the event stream, per tenant, on event time."""
+
+    def apply(self, tenant_id: str, events: Sequence[ItemEvent]) -> int:
+        """Apply a batch of events.
+
+        Events whose ``event_id`` was applied before are skipped (exactly once under
+        redelivery); the batch is applied atomically (all or nothing).
+
+        Returns:
+            How many events were applied (new, with a positive weight).
+        """
+        ...
+
+    def signals(
+        self,
+        tenant_id: str,
+        session_items: Sequence[str],
+        *,
+        k: int = 100,
+        exclude_session: str | None = None,
+    ) -> StreamSignals:
+        """What serving needs for one request, in a small constant number of round trips.
+
+        Args:
+            tenant_id: The tenant.
+            session_items: The current session's clicked items, MOST RECENT FIRST.
+            k: Items per signal (trending returns ``trending_top_k`` per window).
+            exclude_session: The current session's own id, left out of the V-SkNN neighbours.
+
+        Items of ``session_items`` are not removed (the caller filters them).
+        """
+        ...
+
+    def add_items(self, tenant_id: str, items: Sequence[tuple[str, int]]) -> None:
+        """Catalog items with their publish/import time (ms); the newest are kept in a bounded set."""
+        ...
+
+    def fresh(self, tenant_id: str, k: int) -> list[tuple[str, int]]:
+        """The ``k`` most recently published/imported items, newest first."""
+        ...
+
+    def watermark(self, tenant_id: str) -> int | None:
+        """Max event time applied for the tenant (``None`` before the first event)."""
+        ...
+
+    def usage(self, tenant_id: str) -> dict[str, int]:
+        """Sizes for reporting: ``keys``, ``items``, ``sessions``, ``bytes`` (and more per adapter)."""
+        ...
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        """Remove all of the tenant's state, and nothing of any other tenant."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``DependencyUnavailable`` if the backend cannot be reached."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,183 @@
+"""Redis adapter: one Lua script per batch, signals in two pipelined round trips.
+
+Keys: ``<prefix>:{<tenant>}:<name>``. The braces are a Redis Cluster hash tag (one slot per
+tenant, which the batch script needs) and a separator tenant ids cannot contain, so a scan of
+``<prefix>:{shop}:*`` never matches tenant ``shop-2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import redis
+
+from recsys_platform.errors import DependencyUnavailable
+from recsys_platform.streaming.config import StreamingConfig
+from recsys_platform.streaming.events import ItemEvent, StreamSignals
+from recsys_platform.streaming.redis_lua import APPLY_SCRIPT
+from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates
+from recsys_platform.streaming.state import check_tenant, ordered_events
+
+
+class RedisItemStats:
+    """The streaming state of every tenant in Redis (shared by stream processors and model servers)."""
+
+    def __init__(
+        self, redis_url: str, config: StreamingConfig | None = None, key_prefix: str = "recsys:stream"
+    ) -> None:
+        """Connect lazily to Redis.
+
+        Args:
+            redis_url: ``redis://[user:password@]host:port/db`` (``rediss://`` for TLS).
+            config: Windows, caps and V-SkNN parameters (defaults if ``None``).
+            key_prefix: Prefix of every key this store writes.
+        """
+        self.config = config or StreamingConfig()
+        self._prefix = key_prefix
+        self._redis = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=10)
+        self._apply = self._redis.register_script(APPLY_SCRIPT)
+        cfg = self.config
+        self._script_config: list[Any] = [
+            cfg.bucket_s * 1000,
+            cfg.session_gap_s * 1000,
+            cfg.ttl_s * 1000,
+            cfg.covis_top_k,
+            cfg.session_max_items,
+            cfg.sessions_per_item,
+            cfg.dedup_events,
+            cfg.expire_per_batch,
+            cfg.ttl_s,
+            len(cfg.window_buckets),
+        ]
+        for window_s, n_buckets in cfg.window_buckets:
+            self._script_config += [window_s, n_buckets]
+
+    def _key(self, tenant_id: str, name: str = "") -> str:
+        check_tenant(tenant_id)
+        return f"{self._prefix}:{{{tenant_id}}}:{name}"
+
+    def apply(self, tenant_id: str, events: Sequence[ItemEvent]) -> int:
+        """See :meth:`ItemStatsStore.apply`: one atomic Lua script per batch."""
+        prefix = self._key(tenant_id)
+        args: list[Any] = [prefix, *self._script_config]
+        for e in ordered_events(events):
+            args += [e.event_id, e.session_key, e.item_id, str(e.timestamp_ms), repr(float(e.weight))]
+        if len(args) == len(self._script_config) + 1:
+            return 0
+        try:
+            return int(self._apply(keys=[prefix + "meta"], args=args))
+        except redis.ConnectionError as exc:
+            raise DependencyUnavailable(f"Redis is not reachable: {exc}") from exc
+
+    def signals(
+        self,
+        tenant_id: str,
+        session_items: Sequence[str],
+        *,
+        k: int = 100,
+        exclude_session: str | None = None,
+    ) -> StreamSignals:
+        """See :meth:`ItemStatsStore.signals`: two pipelined round trips."""
+        cfg = self.config
+        prefix = self._key(tenant_id)
+        session = current_session(session_items, cfg.session_max_items)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hget(prefix + "meta", "wm")
+            for window_s in cfg.trending_windows_s:
+                pipe.zrevrange(f"{prefix}w:{window_s}", 0, cfg.trending_top_k - 1, withscores=True)
+            for item in session:
+                pipe.zrevrange(f"{prefix}nx:{item}", 0, -1, withscores=True)
+                pipe.zrevrange(f"{prefix}is:{item}", 0, cfg.sknn_sample - 1, withscores=True)
+            first = pipe.execute()
+            n_windows = len(cfg.trending_windows_s)
+            trending = {w: dict(first[1 + j]) for j, w in enumerate(cfg.trending_windows_s)}
+            rest = first[1 + n_windows :]
+            neighbour_lists = [dict(rest[2 * j]) for j in range(len(session))]
+            candidates = select_candidates(
+                (rest[2 * j + 1] for j in range(len(session))), cfg.sknn_sample, exclude_session
+            )
+            items_of: dict[str, set[str]] = {}
+            if candidates:
+                pipe = self._redis.pipeline(transaction=False)
+                for candidate in candidates:
+                    pipe.zrange(f"{prefix}si:{candidate}", 0, -1)
+                items_of = {c: set(its) for c, its in zip(candidates, pipe.execute(), strict=True)}
+        except redis.ConnectionError as exc:
+            raise DependencyUnavailable(f"Redis is not reachable: {exc}") from exc
+        watermark = int(first[0]) if first[0] is not None else None
+        return finish_signals(cfg, k, watermark, trending, session, neighbour_lists, candidates, items_of)
+
+    def add_items(self, tenant_id: str, items: Sequence[tuple[str, int]]) -> None:
+        """See :meth:`ItemStatsStore.add_items`."""
+        if not items:
+            return
+        key = self._key(tenant_id, "fresh")
+        mapping: dict[str, int] = {}
+        for item, ts in items:
+            mapping[item] = max(int(ts), mapping.get(item, -1))
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.zadd(key, mapping, gt=True)
+        pipe.zremrangebyrank(key, 0, -self.config.fresh_max_items - 1)
+        pipe.expire(key, self.config.ttl_s)
+        pipe.execute()
+
+    def fresh(self, tenant_id: str, k: int) -> list[tuple[str, int]]:
+        """See :meth:`ItemStatsStore.fresh`."""
+        if k <= 0:
+            return []
+        rows = cast(
+            "list[tuple[str, float]]",
+            self._redis.zrevrange(self._key(tenant_id, "fresh"), 0, k - 1, withscores=True),
+        )
+        return [(item, int(score)) for item, score in rows]
+
+    def watermark(self, tenant_id: str) -> int | None:
+        """See :meth:`ItemStatsStore.watermark`."""
+        value = cast("str | None", self._redis.hget(self._key(tenant_id, "meta"), "wm"))
+        return int(value) if value is not None else None
+
+    def _tenant_keys(self, tenant_id: str) -> list[str]:
+        pattern = self._key(tenant_id) + "*"
+        return list(self._redis.scan_iter(match=pattern, count=1000))
+
+    def usage(self, tenant_id: str) -> dict[str, int]:
+        """Keys, items, sessions and bytes (sum of ``MEMORY USAGE`` over the tenant's keys)."""
+        keys = self._tenant_keys(tenant_id)
+        total = 0
+        for start in range(0, len(keys), 1000):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys[start : start + 1000]:
+                pipe.memory_usage(key)
+            total += sum(int(b or 0) for b in pipe.execute())
+        pipe = self._redis.pipeline(transaction=False)
+        for name in ("items", "sessions", "dedup"):
+            pipe.zcard(self._key(tenant_id, name))
+        items, sessions, event_ids = pipe.execute()
+        neighbour_lists = sum(1 for key in keys if key.startswith(self._key(tenant_id, "nx:")))
+        return {
+            "keys": len(keys),
+            "items": int(items),
+            "sessions": int(sessions),
+            "neighbour_lists": neighbour_lists,
+            "event_ids": int(event_ids),
+            "bytes": total,
+        }
+
+    def delete_tenant(self, tenant_id: str) -> None:
+        """See :meth:`ItemStatsStore.delete_tenant` (scans only the tenant's own namespace)."""
+        keys = self._tenant_keys(tenant_id)
+        for start in range(0, len(keys), 1000):
+            self._redis.unlink(*keys[start : start + 1000])
+
+    def check(self) -> None:
+        """Raise ``DependencyUnavailable`` if Redis does not answer."""
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise DependencyUnavailable(f"Redis is not reachable: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._redis.close()
