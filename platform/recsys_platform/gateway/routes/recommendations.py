@@ -8,64 +8,30 @@ cached popularity list (``fallback: true``), a 4xx of the model server is passed
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Path, Query, Response
 from opentelemetry import trace
 
-from recsys_platform.errors import FieldError, QuotaExceeded
-from recsys_platform.gateway.assignment import assign_variant
-from recsys_platform.gateway.auth import TenantCaller
 from recsys_platform.gateway.deps import CallerDep, ServicesDep
 from recsys_platform.gateway.fallback import FallbackItem
-from recsys_platform.gateway.impressions import Impression
 from recsys_platform.gateway.model_client import ModelUnavailable
-from recsys_platform.gateway.ratelimit import retry_after_header
 from recsys_platform.gateway.recommendation_schemas import (
     RecommendationFilters,
     RecommendationRequest,
     RecommendationResponse,
     RecommendedItem,
 )
-from recsys_platform.gateway.routing import Target, TenantRoutes
-from recsys_platform.gateway.serving import RecommendationServices, recommendation_services
+from recsys_platform.gateway.routes.common import RecDep, hashed, log_impression, route
+from recsys_platform.gateway.routes.common import admit as _admit
+from recsys_platform.gateway.routes.common import json_response as _json
+from recsys_platform.gateway.routes.common import model_items as _model_items
+from recsys_platform.gateway.routes.common import tenant_routes as _routes
+from recsys_platform.gateway.routing import Target
+from recsys_platform.gateway.serving import RecommendationServices
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
-RecDep = Annotated[RecommendationServices, Depends(recommendation_services)]
-
-
-def _json(response: RecommendationResponse) -> Response:
-    """The answer serialised once by pydantic (returning the model would make FastAPI validate
-    and encode it again on the hot path; ``response_model`` still documents the shape)."""
-    return Response(response.model_dump_json(), media_type="application/json")
-
-
-def hashed(user_id: str) -> str:
-    """What traces carry instead of a user id."""
-    return hashlib.sha256(user_id.encode()).hexdigest()[:16]
-
-
-async def _admit(caller: TenantCaller, services: ServicesDep) -> None:
-    caller.require("recommendations:read")
-    quota = caller.quotas.requests_per_second
-    wait = await services.limiter.acquire(f"{caller.tenant_id}:requests", rate=quota, burst=quota)
-    if wait > 0:
-        raise QuotaExceeded(
-            f"requests quota of {quota}/s exceeded; retry after {wait:.2f}s",
-            [FieldError("requests", f"quota {quota} requests/s")],
-            headers={"Retry-After": retry_after_header(wait)},
-        )
-
-
-async def _routes(rec: RecommendationServices, tenant_id: str) -> TenantRoutes:
-    cached = rec.routing.cached(tenant_id)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(rec.routing.routes, tenant_id)
 
 
 def _instance(body: RecommendationRequest) -> dict[str, Any]:
@@ -79,20 +45,6 @@ def _instance(body: RecommendationRequest) -> dict[str, Any]:
         if filters:
             instance["filters"] = filters
     return instance
-
-
-def _model_items(prediction: dict[str, Any], n: int) -> list[RecommendedItem]:
-    out = []
-    for i, item in enumerate(prediction["items"][:n]):
-        out.append(
-            RecommendedItem(
-                item_id=str(item["item_id"]),
-                score=float(item.get("score", 0.0)),
-                reason=str(item.get("reason", "")),
-                position=i + 1,
-            )
-        )
-    return out
 
 
 def _fallback_items(items: list[FallbackItem]) -> list[RecommendedItem]:
@@ -148,51 +100,28 @@ async def recommend(
         attributes={"recsys.tenant": tenant_id, "recsys.user_hash": hashed(body.user_id), "recsys.n": body.n},
     ) as span:
         rec.fallback.warm(tenant_id)
-        routes = await _routes(rec, tenant_id)
-        experiment = routes.experiments.get(body.surface)
-        variant: str | None = None
-        propensity = 1.0
-        if experiment is not None:
-            assignment = assign_variant(tenant_id, experiment.name, body.user_id, experiment.weights)
-            variant, propensity = assignment.variant, assignment.probability
-            target = experiment.variant(variant).target
-            deployment: str | None = experiment.variant(variant).deployment
-            span.set_attribute("recsys.experiment", experiment.name)
-            span.set_attribute("recsys.variant", variant)
-        else:
-            target = routes.default
-            deployment = target.deployment if target else None
+        routed = route(await _routes(rec, tenant_id), tenant_id, body.surface, body.user_id, span)
         items, model_version, fallback = await _serve(
-            rec, tenant_id, target, _instance(body), body.n, body.filters
+            rec, tenant_id, routed.target, _instance(body), body.n, body.filters
         )
         span.set_attribute("recsys.fallback", fallback)
         response = RecommendationResponse(
             recommendation_id=uuid.uuid4().hex,
             items=items,
-            variant=variant,
-            experiment=experiment.name if experiment else None,
+            variant=routed.variant,
+            experiment=routed.experiment.name if routed.experiment else None,
             model_version=model_version,
             fallback=fallback,
         )
-        rec.impressions.log(
-            Impression(
-                recommendation_id=response.recommendation_id,
-                tenant_id=tenant_id,
-                user_id=body.user_id,
-                session_id=body.session_id,
-                surface=body.surface,
-                experiment=response.experiment,
-                experiment_id=experiment.id if experiment else None,
-                variant=variant,
-                deployment=deployment,
-                model_version=model_version,
-                items=[i.item_id for i in items],
-                positions=[i.position for i in items],
-                propensities=[propensity] * len(items),
-                fallback=fallback,
-                timestamp=datetime.now(UTC),
-                attribution_window_seconds=experiment.attribution_window_seconds if experiment else None,
-            )
+        log_impression(
+            rec,
+            response,
+            routed,
+            tenant_id=tenant_id,
+            user_id=body.user_id,
+            session_id=body.session_id,
+            surface=body.surface,
+            items=items,
         )
         return _json(response)
 
