@@ -14,7 +14,7 @@ from recsys_platform.events.log import EventLog
 from recsys_platform.gateway.auth import GatewayAuth
 from recsys_platform.gateway.deps import GatewayServices
 from recsys_platform.gateway.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
-from recsys_platform.gateway.routes import events, recommendations
+from recsys_platform.gateway.routes import events, recommendations, rerank
 from recsys_platform.gateway.serving import build_recommendation_services
 from recsys_platform.settings import GatewaySettings
 from recsys_platform.web.health import ReadinessCheck
@@ -64,11 +64,11 @@ def create_app(
 
     return service_app(
         title="recsys gateway",
-        description="Tenant-facing API: recommendations and user events.",
+        description="Tenant-facing API: recommendations, re-ranking and user events.",
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
-        routers=[events.router, recommendations.router],
+        routers=[events.router, recommendations.router, rerank.router],
         lifespan=lifespan,
         span_processors=span_processors,
     )
