@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -80,6 +81,9 @@ def create_app(
         )
         app.state.experiments = ExperimentService(sessions)
         app.state.deployments.restore_in_background()
+        threading.Thread(
+            target=app.state.services.tenants.upgrade_resources, name="upgrade-tenant-resources", daemon=True
+        ).start()
         app.state.training = None
         if settings.training.enabled:
             from recsys_platform.training.wiring import build_training

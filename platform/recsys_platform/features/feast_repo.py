@@ -119,7 +119,7 @@ def repo_objects(settings: FeatureStoreSettings, tenant_id: str, use_case: str) 
     that may not exist yet.
     """
     from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
-    from feast.types import Array, Int64, String
+    from feast.types import Array, Float32, Int64, String
 
     tags = {"tenant": tenant_id, "use_case": use_case}
     folder = tenant_features_dir(settings, tenant_id)
@@ -140,8 +140,11 @@ def repo_objects(settings: FeatureStoreSettings, tenant_id: str, use_case: str) 
         schema=[
             Field(name="user_id", dtype=String),
             Field(name="recent_items", dtype=Array(String)),
+            Field(name="recent_weights", dtype=Array(Float32)),
+            Field(name="recent_times_ms", dtype=Array(Int64)),
             Field(name="session_id", dtype=String),
             Field(name="session_clicks", dtype=Int64),
+            Field(name="session_items", dtype=Array(String)),
             Field(name="category_affinity", dtype=String),
             Field(name="last_event_ms", dtype=Int64),
             Field(name="event_count", dtype=Int64),

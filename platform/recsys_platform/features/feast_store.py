@@ -17,8 +17,11 @@ T = TypeVar("T")
 COLUMNS = (
     "user_id",
     "recent_items",
+    "recent_weights",
+    "recent_times_ms",
     "session_id",
     "session_clicks",
+    "session_items",
     "category_affinity",
     "last_event_ms",
     "event_count",

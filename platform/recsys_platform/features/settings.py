@@ -43,6 +43,11 @@ class FeatureStoreSettings(BaseModel):
     SQLite rows stay until the tenant is removed (Feast reads do not enforce the TTL).
     """
 
+    history_items: int = Field(default=1000, ge=1, le=100_000)
+    """Items of each user's interaction history kept in the online row (item, summed weight,
+    last event time; most recent first). Serving scores from and excludes exactly these, so
+    keep it above the longest histories the tenant's model should see (its ``max_history``)."""
+
     @model_validator(mode="after")
     def _redis_needs_url(self) -> FeatureStoreSettings:
         if self.online_store == "redis" and not self.redis_url:

@@ -37,6 +37,11 @@ class FeastProvisioner:
             store.apply(repo_objects(self._settings, tenant.tenant_id, tenant.use_case))
         return [ResourceRef(KIND, project_name(tenant.tenant_id))]
 
+    def upgrade(self, tenant: TenantContext) -> None:
+        """Apply this version's repository to an existing project (new fields of
+        ``user_realtime``); rows written before keep their values and read the new fields empty."""
+        self.provision(tenant)
+
     def deprovision(self, tenant_id: str, resources: list[ResourceRef]) -> None:
         """Delete every online row of the tenant's project, then the project in the registry.
 

@@ -32,7 +32,7 @@ from recsys_platform.events.log import (
 from recsys_platform.events.schemas import Envelope, decode_envelope
 from recsys_platform.experiments.impression_record import Impression, decode_impression
 from recsys_platform.features.ports import UserFeatureStore
-from recsys_platform.features.state import AppliedEvent, UserState, apply_event
+from recsys_platform.features.state import HISTORY_ITEMS, AppliedEvent, UserState, apply_events
 from recsys_platform.offline.parquet_store import OfflineEvent, OfflineEventStore
 from recsys_platform.provisioning.kafka_topics import topic_name
 from recsys_platform.stream.attribution import Attribution
@@ -73,6 +73,7 @@ class StreamProcessor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracer: trace.Tracer | None = None,
         attribution: Attribution | None = None,
+        history_items: int = HISTORY_ITEMS,
     ) -> None:
         self._log = event_log
         self._features = features
@@ -88,6 +89,7 @@ class StreamProcessor:
         self._tracer = tracer or trace.get_tracer("recsys.stream")
         self._stop = threading.Event()
         self._attribution = attribution
+        self._history_items = history_items
         self._consumer: EventConsumer = event_log.consumer(
             group_id, events_topic_pattern(topic_prefix, impressions=attribution is not None)
         )
@@ -209,12 +211,11 @@ class StreamProcessor:
         changed: set[str] = set()
         applied = duplicates = 0
         ordered = sorted(batch.envelopes, key=lambda re_: re_[1].event.timestamp)
+        by_user: dict[str, list[AppliedEvent]] = defaultdict(list)
         for record, env in ordered:
             e = env.event
             with _continue_trace(self._tracer, record):
-                before = states[e.user_id]
-                after = apply_event(
-                    before,
+                by_user[e.user_id].append(
                     AppliedEvent(
                         event_id=e.event_id,
                         type=e.type,
@@ -223,15 +224,17 @@ class StreamProcessor:
                         session_id=e.session_id,
                         value=e.value,
                         categories=self._directory.categories(tenant_id, e.item_id),
-                    ),
-                    half_life_s,
+                    )
                 )
-            if after is before:
-                duplicates += 1
-                continue
-            states[e.user_id] = after
-            changed.add(e.user_id)
-            applied += 1
+        for user, events in by_user.items():
+            before = states[user]
+            after = apply_events(before, events, half_life_s, self._history_items)
+            new = after.event_count - before.event_count
+            applied += new
+            duplicates += len(events) - new
+            if after is not before:
+                states[user] = after
+                changed.add(user)
         if changed:
             self._features.write(tenant_id, [states[u] for u in sorted(changed)])
         now = self._clock()

@@ -50,6 +50,7 @@ def build_processor(
         poll_timeout_seconds=settings.poll_timeout_seconds,
         retry_backoff_max_seconds=settings.retry_backoff_max_seconds,
         half_life_hours=settings.half_life_hours,
+        history_items=settings.feature_store.history_items,
         attribution=(
             Attribution(sessions, settings.attribution_default_window_seconds)
             if settings.attribution

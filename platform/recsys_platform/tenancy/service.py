@@ -100,6 +100,26 @@ class TenantService:
             tenant.status = "active"
         return self.get(spec.id)
 
+    def upgrade_resources(self) -> int:
+        """Bring every active tenant's resources to this version's shape (e.g. new Feast
+        fields), through each provisioner that has an idempotent ``upgrade``; returns how
+        many tenants were upgraded. A failure is logged and the next start tries again."""
+        upgraders = [p for p in self._provisioners if callable(getattr(p, "upgrade", None))]
+        if not upgraders:
+            return 0
+        done = 0
+        for tenant in self.list_tenants():
+            if tenant.status != "active":
+                continue
+            context = TenantContext(tenant.id, tenant.use_case, tenant.retention)
+            try:
+                for provisioner in upgraders:
+                    provisioner.upgrade(context)  # type: ignore[attr-defined]
+                done += 1
+            except Exception:
+                log.warning("upgrading the resources of tenant %s failed", tenant.id, exc_info=True)
+        return done
+
     # -- read ------------------------------------------------------------------------------
 
     def get(self, tenant_id: str, include_deleted: bool = False) -> TenantPublic:

@@ -84,13 +84,29 @@ def full_state(user_id: str, n: int = 1) -> UserState:
     return UserState(
         user_id=user_id,
         recent_items=("item-3", "ïtem 2", "item-1"),
+        recent_weights=(1.0, -0.5, 4.5),
+        recent_times_ms=(1_700_000_000_000 + n, 1_699_000_000_000, 1_600_000_000_000),
         session_id=f"s-{n}",
         session_clicks=3 * n,
+        session_items=("item-3", "ïtem 2"),
         category_affinity={"sports": 1.25, "politics": -0.5},
         last_event_ms=1_700_000_000_000 + n,
         event_count=7 * n,
         applied_event_ids=tuple(f"e{i}" for i in range(n, n + 5)),
     )
+
+
+def test_a_thousand_item_history_round_trips(env: Env) -> None:
+    tenant = env.tenant()
+    n = 1000
+    state = UserState(
+        user_id="heavy",
+        recent_items=tuple(f"item-{i:05d}" for i in range(n)),
+        recent_weights=tuple(float(i % 5 + 1) for i in range(n)),
+        recent_times_ms=tuple(1_700_000_000_000 - i * 1000 for i in range(n)),
+    )
+    env.store.write(tenant, [state])
+    assert env.store.read(tenant, "heavy") == state
 
 
 def test_round_trip_of_every_field(env: Env) -> None:

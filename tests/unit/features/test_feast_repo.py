@@ -71,7 +71,7 @@ def test_repo_objects_names_and_kinds(settings: FeatureStoreSettings) -> None:
 
 
 def test_user_realtime_has_the_fields_of_a_state_row(settings: FeatureStoreSettings) -> None:
-    from feast.types import Array, Int64, String
+    from feast.types import Array, Float32, Int64, String
 
     view = by_name(repo_objects(settings, "news-co", "news"))["FeatureView", "user_realtime"]
     assert view.online and view.entities == ["user"]
@@ -81,8 +81,11 @@ def test_user_realtime_has_the_fields_of_a_state_row(settings: FeatureStoreSetti
     assert set(features) | {"user_id"} == set(state_to_row(UserState(user_id="u")))
     assert features == {
         "recent_items": Array(String),
+        "recent_weights": Array(Float32),
+        "recent_times_ms": Array(Int64),
         "session_id": String,
         "session_clicks": Int64,
+        "session_items": Array(String),
         "category_affinity": String,
         "last_event_ms": Int64,
         "event_count": Int64,

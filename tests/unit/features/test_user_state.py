@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from recsys_platform.features.state import (
     APPLIED_IDS,
-    RECENT_ITEMS,
+    HISTORY_ITEMS,
+    SESSION_ITEMS,
     AppliedEvent,
     UserState,
     apply_event,
+    apply_events,
     row_to_state,
     state_to_row,
 )
@@ -63,17 +65,80 @@ def test_recent_items_most_recent_first_without_duplicates() -> None:
     assert s.recent_items == ("a", "b")
 
 
-def test_recent_items_are_capped() -> None:
-    s = apply_all([ev(f"e{i}", item_id=f"i{i}", at_ms=T0 + i) for i in range(RECENT_ITEMS + 5)])
-    assert len(s.recent_items) == RECENT_ITEMS
-    assert s.recent_items[0] == f"i{RECENT_ITEMS + 4}" and s.recent_items[-1] == "i5"
+def test_history_is_capped_at_the_setting_and_defaults_to_a_thousand() -> None:
+    events = [ev(f"e{i}", item_id=f"i{i}", at_ms=T0 + i) for i in range(30)]
+    s = apply_events(UserState(user_id="u1"), events, HOUR_S, history_items=25)
+    assert len(s.recent_items) == 25 == len(s.recent_weights) == len(s.recent_times_ms)
+    assert s.recent_items[0] == "i29" and s.recent_items[-1] == "i5"
+    many = [ev(f"e{i}", item_id=f"i{i}", at_ms=T0 + i) for i in range(1200)]
+    long = apply_events(UserState(user_id="u1"), many, HOUR_S)
+    assert len(long.recent_items) == HISTORY_ITEMS == 1000 and long.recent_items[-1] == "i200"
 
 
-def test_negative_and_neutral_events_do_not_enter_recent_items() -> None:
-    s = apply_all([ev("e1", item_id="a"), ev("e2", "skip", item_id="b"), ev("e3", "impression", item_id="c")])
-    assert s.recent_items == ("a",)
-    s = apply_all([ev("e1", item_id=None)])
-    assert s.recent_items == ()
+def test_every_interaction_enters_the_history_but_only_liked_items_are_scored() -> None:
+    s = apply_all(
+        [
+            ev("e1", item_id="a"),
+            ev("e2", "skip", item_id="b", at_ms=T0 + 1),
+            ev("e3", "impression", item_id="c", at_ms=T0 + 2),
+            ev("e4", "rating", item_id="d", value=1.0, at_ms=T0 + 3),
+        ]
+    )
+    assert s.recent_items == ("d", "b", "a")  # all interactions; an impression is not one
+    assert s.recent_weights == (1.0, -0.5, 1.0)  # a rating weighs its stars, as in training
+    assert s.positive_items == ("d", "a")
+    assert apply_all([ev("e1", item_id=None)]).recent_items == ()
+
+
+def test_weights_add_up_and_an_item_keeps_its_latest_time() -> None:
+    s = apply_all(
+        [
+            ev("e1", item_id="a"),
+            ev("e2", "purchase", item_id="a", at_ms=T0 + 10),
+            ev("e3", item_id="b", at_ms=T0 + 5),
+        ]
+    )
+    assert s.recent_items == ("a", "b") and s.recent_weights == (4.0, 1.0)
+    assert s.recent_times_ms == (T0 + 10, T0 + 5)
+    late = apply_event(s, ev("e4", item_id="c", at_ms=T0 + 7), HOUR_S)  # late: placed by its time
+    assert late.recent_items == ("a", "c", "b")
+
+
+def test_a_batch_gives_the_same_state_as_one_event_at_a_time() -> None:
+    types = ["click", "like", "skip", "rating"]
+    events = [
+        ev(
+            f"e{i}",
+            types[i % 4],
+            item_id=f"i{i % 7}",
+            at_ms=T0 + i * 1000,
+            session_id=f"s{i // 5}",
+            value=i % 5 + 1,
+        )
+        for i in range(40)
+    ]
+    one_by_one = apply_all(events)
+    assert apply_events(UserState(user_id="u1"), events, HOUR_S) == one_by_one
+    assert apply_events(one_by_one, events[:10], HOUR_S) is one_by_one  # redelivered: unchanged
+
+
+def test_session_items_are_the_current_sessions_clicks_most_recent_first() -> None:
+    s = apply_all(
+        [ev("e1", item_id="a"), ev("e2", item_id="b", at_ms=T0 + 1), ev("e3", item_id="a", at_ms=T0 + 2)]
+    )
+    assert s.session_items == ("a", "b")
+    s = apply_event(s, ev("e4", item_id="c", session_id="s2", at_ms=T0 + 3), HOUR_S)
+    assert s.session_items == ("c",)
+    more = [ev(f"x{i}", item_id=f"n{i}", session_id="s2", at_ms=T0 + 10 + i) for i in range(60)]
+    s = apply_events(s, more, HOUR_S)
+    assert len(s.session_items) == SESSION_ITEMS and s.session_items[0] == "n59"
+
+
+def test_a_row_written_before_weights_were_kept_still_reads() -> None:
+    old = row_to_state({"user_id": "u1", "recent_items": ["a", "b"], "last_event_ms": T0})
+    assert old.positive_items == ("a", "b")
+    s = apply_event(old, ev("e1", item_id="c", at_ms=T0 + 1), HOUR_S)
+    assert s.recent_items == ("c", "a", "b") and s.recent_weights == (1.0, 1.0, 1.0)
 
 
 def test_session_clicks_count_clicks_views_and_watches_only() -> None:
@@ -131,9 +196,9 @@ def test_tiny_affinities_are_dropped() -> None:
     assert much_later.category_affinity == {}
 
 
-def test_unknown_event_types_count_but_change_nothing_else() -> None:
+def test_unknown_event_types_count_but_are_not_scored() -> None:
     s = apply_all([ev("e1", "mystery")])
-    assert s.category_affinity == {} and s.recent_items == () and s.session_clicks == 0
+    assert s.category_affinity == {} and s.positive_items == () and s.session_clicks == 0
     assert s.event_count == 1 and s.applied_event_ids == ("e1",)
 
 
