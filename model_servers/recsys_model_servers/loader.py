@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from recsys_model_servers.rerank import ItemInfo
 from recsys_model_servers.settings import REGISTRY_URI
@@ -57,6 +57,7 @@ class ServingModel(Protocol):
         exclude: Collection[str] = (),
         category_affinity: Mapping[str, float] | None = None,
         now: float | None = None,
+        exclude_history: bool = True,
     ) -> Sequence[ScoredItemLike]: ...
 
     def similar_items(
@@ -68,6 +69,22 @@ class ServingModel(Protocol):
     ) -> Sequence[ScoredItemLike]: ...
 
     def item_metadata(self, item_id: str) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class ItemScoringModel(Protocol):
+    """A model that scores given items for a history (``HybridRecommender.score_items``): the
+    re-rank request uses it; for a model without it the server ranks the given items by the
+    model's full ``recommend`` list instead."""
+
+    def score_items(
+        self,
+        history: Sequence[str],
+        item_ids: Sequence[str],
+        *,
+        category_affinity: Mapping[str, float] | None = None,
+        now: float | None = None,
+    ) -> Sequence[ScoredItemLike]: ...
 
 
 class ModelLoadError(RuntimeError):

@@ -5,6 +5,7 @@ One REQUEST is one of (model_api.md)::
     {"user_id": "u1", "session_id": "s1"?, "n": 10, "filters": {...}?, "context": {...}?, "history": [...]?}
     {"similar_to": "item-id", "n": 10, "filters": {...}?}
     {"popular": true, "n": 100, "filters": {...}?}
+    {"user_id": "u1", "items": ["i3", "i9", ...], "n": k?, "filters": {...}?, ...}
 
 Parsing is kserve-free: a bad request raises :class:`RequestError` (a ``ValueError``)
 whose message starts with the dotted field name; ``model.py`` turns it into KServe's
@@ -13,6 +14,7 @@ whose message starts with the dotted field name; ``model.py`` turns it into KSer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 DEFAULT_N = 10
 MAX_ID_LENGTH = 512
 MAX_LIST = 1000
+#: Most items one re-rank request may carry.
+MAX_RERANK_ITEMS = 1000
 
 
 class RequestError(ValueError):
@@ -46,6 +50,9 @@ class Filters(BaseModel):
     """No item in any of these categories."""
     exclude_items: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
     """Never these items."""
+    exclude_seen: StrictBool | None = None
+    """Leave out every item of the user's history (None: the server's ``rerank.exclude_seen`` for
+    recommendations; keep them for a re-rank, whose items the caller chose)."""
 
 
 class _Base(BaseModel):
@@ -78,7 +85,21 @@ class PopularRequest(_Base):
     popular: StrictBool
 
 
-Request = UserRequest | SimilarRequest | PopularRequest
+class RerankRequest(_Base):
+    """The caller's ``items`` ordered for a user (``GetPersonalizedRanking``); ``n`` defaults to
+    all of them."""
+
+    user_id: Id = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    items: list[Id] = Field(min_length=1, max_length=MAX_RERANK_ITEMS)
+    """Candidate item ids, unique; ids the model does not know are kept (after the known ones)."""
+    n: StrictInt | None = None  # type: ignore[assignment]  # None: every item that passes the filters
+    session_id: Id | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    context: dict[str, Any] = Field(default_factory=dict)
+    history: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
+    """As in :class:`UserRequest`: comes before the online store's recent items."""
+
+
+Request = UserRequest | SimilarRequest | PopularRequest | RerankRequest
 
 
 def parse_request(raw: object, max_n: int, where: str = "") -> Request:
@@ -111,6 +132,8 @@ def parse_request(raw: object, max_n: int, where: str = "") -> Request:
         "popular": PopularRequest,
     }
     model = kinds_to_models[kinds[0]]
+    if kinds == ["user_id"] and "items" in raw:
+        model = RerankRequest
     try:
         request = model.model_validate(raw)
     except ValidationError as exc:
@@ -118,6 +141,8 @@ def parse_request(raw: object, max_n: int, where: str = "") -> Request:
         loc = ".".join(str(p) for p in first["loc"]) or kinds[0]
         message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
         raise RequestError(name(loc), message) from None
+    if isinstance(request, RerankRequest):
+        return _check_rerank(request, name)
     if not 1 <= request.n <= max_n:
         raise RequestError(name("n"), f"must be in 1..{max_n}, got {request.n}")
     if isinstance(request, PopularRequest) and not request.popular:
@@ -126,8 +151,24 @@ def parse_request(raw: object, max_n: int, where: str = "") -> Request:
     return request
 
 
-def request_kind(request: Request) -> Literal["user", "similar", "popular"]:
-    """``user``, ``similar`` or ``popular``."""
+def _check_rerank(request: RerankRequest, name: Callable[[str], str]) -> RerankRequest:
+    """Unique ``items``; ``n`` in 1..len(items)."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(request.items):
+        if item in first:
+            raise RequestError(name(f"items.{i}"), f"duplicate of items.{first[item]} ({item!r})")
+        first[item] = i
+    if request.n is not None and not 1 <= request.n <= len(request.items):
+        raise RequestError(
+            name("n"), f"must be in 1..{len(request.items)} (the number of items), got {request.n}"
+        )
+    return request
+
+
+def request_kind(request: Request) -> Literal["user", "similar", "popular", "rerank"]:
+    """``user``, ``similar``, ``popular`` or ``rerank``."""
+    if isinstance(request, RerankRequest):
+        return "rerank"
     if isinstance(request, UserRequest):
         return "user"
     if isinstance(request, SimilarRequest):

@@ -12,12 +12,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from recsys_model_servers.features import UserFeatureReader, merge_history
-from recsys_model_servers.loader import LoadedModel, ScoredItemLike
-from recsys_model_servers.rerank import Candidate, ItemInfo, rerank
+from recsys_model_servers.loader import ItemScoringModel, LoadedModel, ScoredItemLike
+from recsys_model_servers.rerank import (
+    Candidate,
+    ItemInfo,
+    drop_items,
+    filter_categories,
+    normalize_scores,
+    rerank,
+)
 from recsys_model_servers.schemas import (
     PopularRequest,
     Request,
     RequestError,
+    RerankRequest,
     Response,
     ResponseItem,
     SimilarRequest,
@@ -31,6 +39,8 @@ from recsys_model_servers.tracing import MODEL_SPAN, ONLINE_STORE_SPAN, RequestT
 #: Candidate pool growth when filters leave fewer than ``n`` items.
 POOL_GROWTH = 4
 SCORE_DIGITS = 6
+#: Reason of a re-ranked item the model does not know (it keeps its place among the unknown).
+UNKNOWN_ITEM_REASON = "not known to the model"
 
 
 class ModelHolder(Protocol):
@@ -49,6 +59,17 @@ class ServiceConfig:
     candidate_pool: int = 100
     max_n: int = 200
     rerank: RerankSettings = field(default_factory=RerankSettings)
+
+
+@dataclass(frozen=True)
+class _UserContext:
+    history: list[str]
+    """Items the model scores from, most recent first."""
+    seen: set[str]
+    """Items to leave out (empty when repeats are wanted)."""
+    affinity: Mapping[str, float] | None
+    cold: bool
+    now: float
 
 
 class RecommendationService:
@@ -108,34 +129,55 @@ class RecommendationService:
 
     def _one(self, request: Request, loaded: LoadedModel, span: Any) -> Response:
         span.set_attribute("recsys.request.kind", request_kind(request))
+        if isinstance(request, RerankRequest):
+            return self._rerank(request, loaded, span)
         if isinstance(request, UserRequest):
             return self._for_user(request, loaded, span)
         if isinstance(request, SimilarRequest):
             return self._similar(request, loaded)
         return self._popular(request, loaded)
 
-    def _for_user(self, request: UserRequest, loaded: LoadedModel, span: Any) -> Response:
+    def _user_context(
+        self, request: UserRequest | RerankRequest, loaded: LoadedModel, span: Any, exclude_seen: bool
+    ) -> _UserContext:
+        """The user's online row read once: the history the model scores from (the items the
+        user liked, positive weight, as in training), the items to leave out (every item the
+        user interacted with, when ``exclude_seen``), affinity, cold start and "now"."""
         span.set_attribute("recsys.user_hash", hash_user_id(self.config.tenant_id, request.user_id))
         with self._tracer.child(ONLINE_STORE_SPAN, {"recsys.features.enabled": self._features.enabled}) as s:
             features = self._features.read(request.user_id)
             s.set_attribute("recsys.features.status", features.status)
         if request.session_id is not None and request.session_id == features.state.session_id:
             span.set_attribute("recsys.session.clicks", features.state.session_clicks)
-        history = merge_history(request.history, features.recent_items)
+        history = merge_history(request.history, features.state.positive_items)
+        seen = set(request.history) | set(features.recent_items) if exclude_seen else set()
         known = sum(1 for h in history if h in loaded.items)
         is_cold = getattr(loaded.model, "is_cold", None)  # the model's own routing rule, when it has one
         cold = bool(is_cold(history)) if callable(is_cold) else known < loaded.cold_start_threshold
         span.set_attribute("recsys.history.length", known)
         span.set_attribute("recsys.cold_start", cold)
-        affinity = features.state.category_affinity or None
-        now = self._clock()
+        return _UserContext(history, seen, features.state.category_affinity or None, cold, self._clock())
+
+    def _for_user(self, request: UserRequest, loaded: LoadedModel, span: Any) -> Response:
+        exclude_seen = request.filters.exclude_seen
+        if exclude_seen is None:  # the tenant's default: no repeats unless its users re-read/re-buy
+            exclude_seen = self.config.rerank.exclude_seen
+        user = self._user_context(request, loaded, span, exclude_seen)
+        history, seen, affinity, cold, now = user.history, user.seen, user.affinity, user.cold, user.now
 
         def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
-            return loaded.model.recommend(history, pool, exclude=exclude, category_affinity=affinity, now=now)
+            return loaded.model.recommend(
+                history,
+                pool,
+                exclude=exclude,
+                category_affinity=affinity,
+                now=now,
+                exclude_history=exclude_seen,
+            )
 
-        items = self._ranked(request, loaded, generate, set(history), self.config.rerank, now)
+        items = self._ranked(request, loaded, generate, seen, self.config.rerank, now)
         if len(items) < request.n:
-            items += self._backfill(request, loaded, items, set(history), now)
+            items += self._backfill(request, loaded, items, seen, now)
         return self._response(items, loaded, cold)
 
     def _backfill(
@@ -178,9 +220,37 @@ class RecommendationService:
         items = self._ranked(request, loaded, generate, set(), self.config.rerank, now)
         return self._response(items, loaded, False)
 
+    def _rerank(self, request: RerankRequest, loaded: LoadedModel, span: Any) -> Response:
+        """The caller's items ordered for the user.
+
+        Filters first: excluded and unavailable items, the category filters (an item the model
+        does not know has no categories, so an include filter drops it) and, with
+        ``exclude_seen``, the user's history. Then the known items in the model's order
+        (``score_items``, scores min-max scaled to [0, 1] over them), then the unknown items in
+        the given order (score 0). No diversity, freshness or category cap: the caller chose
+        the candidates, the model only orders them.
+        """
+        filters = request.filters
+        user = self._user_context(request, loaded, span, exclude_seen=filters.exclude_seen is True)
+        history, affinity, cold, now = user.history, user.affinity, user.cold, user.now
+        excluded = set(filters.exclude_items) | user.seen
+        given = [
+            Candidate(i, 0.0, UNKNOWN_ITEM_REASON, (), loaded.items.get(i, _NO_INFO)) for i in request.items
+        ]
+        kept = drop_items(given, excluded, unavailable=self.config.rerank.exclude_unavailable)
+        kept = filter_categories(kept, filters.include_categories, filters.exclude_categories)
+        known = [c.item_id for c in kept if c.item_id in loaded.items]
+        with self._tracer.child(MODEL_SPAN, {"recsys.candidates.requested": len(known)}) as s:
+            scored = _score_items(loaded, history, known, affinity, now) if known else []
+            s.set_attribute("recsys.candidates.returned", len(scored))
+        ranked = normalize_scores(_candidates(scored, loaded.items))
+        unknown = [c for c in kept if c.item_id not in loaded.items]
+        n = request.n if request.n is not None else len(request.items)
+        return self._response((ranked + unknown)[:n], loaded, cold)
+
     def _ranked(
         self,
-        request: Request,
+        request: UserRequest | SimilarRequest | PopularRequest,
         loaded: LoadedModel,
         generate: Callable[[int, Collection[str]], Sequence[ScoredItemLike]],
         seen: set[str],
@@ -227,6 +297,31 @@ class RecommendationService:
 
 
 _NO_INFO = ItemInfo()
+
+
+def _score_items(
+    loaded: LoadedModel,
+    history: Sequence[str],
+    items: Sequence[str],
+    affinity: Mapping[str, float] | None,
+    now: float,
+) -> Sequence[ScoredItemLike]:
+    """The model's scores of ``items`` (all known to it), best first.
+
+    A model without ``score_items`` (see ``ItemScoringModel``) is asked for its whole
+    ``recommend`` list; items missing from it (history items, candidates its generators did
+    not propose) follow in the given order with the lowest score of the list.
+    """
+    model = loaded.model
+    if isinstance(model, ItemScoringModel):
+        return model.score_items(history, items, category_affinity=affinity, now=now)
+    wanted = set(items)
+    full = model.recommend(history, len(loaded.items), category_affinity=affinity, now=now)
+    listed = [s for s in full if s.item_id in wanted]
+    floor = min((s.score for s in full), default=0.0)
+    found = {s.item_id for s in listed}
+    rest = [Candidate(i, floor, "not in the model's list", ()) for i in items if i not in found]
+    return [*listed, *rest]
 
 
 def _candidates(scored: Sequence[ScoredItemLike], items: Mapping[str, ItemInfo]) -> list[Candidate]:

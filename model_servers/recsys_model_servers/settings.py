@@ -26,6 +26,10 @@ class RerankSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    exclude_seen: bool = True
+    """Leave out every item the user interacted with (whole online history, any event type);
+    false for catalogs whose users repeat (news re-reads, re-purchases). A request's
+    ``filters.exclude_seen`` overrides it."""
     exclude_unavailable: bool = True
     """Never return items whose catalog record says ``available: false``."""
     diversity: Literal["none", "mmr"] = "mmr"

@@ -20,6 +20,9 @@ class RecommendationFilters(BaseModel):
     include_categories: list[Category] | None = Field(default=None, max_length=100)
     exclude_categories: list[Category] | None = Field(default=None, max_length=100)
     exclude_items: list[Id] | None = Field(default=None, max_length=1000)
+    exclude_seen: bool | None = None
+    """Leave out every item the user interacted with (the default of the deployment, normally
+    true); ``false`` lets users meet items again (re-reads, re-purchases)."""
 
 
 class RecommendationRequest(BaseModel):

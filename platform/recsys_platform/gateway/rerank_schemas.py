@@ -8,20 +8,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from recsys_platform.events.schemas import ContextValue, Id
-from recsys_platform.gateway.recommendation_schemas import Category, Surface
+from recsys_platform.gateway.recommendation_schemas import RecommendationFilters, Surface
 
 #: Most items one re-rank request may carry.
 MAX_RERANK_ITEMS = 500
-
-
-class RerankFilters(BaseModel):
-    """The filters of ``POST /v1/recommendations``, applied to the given items."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    include_categories: list[Category] | None = Field(default=None, max_length=100)
-    exclude_categories: list[Category] | None = Field(default=None, max_length=100)
-    exclude_items: list[Id] | None = Field(default=None, max_length=1000)
 
 
 class RerankRequest(BaseModel):
@@ -42,13 +32,11 @@ class RerankRequest(BaseModel):
         le=MAX_RERANK_ITEMS,
         description="Return at most n items (default: all that pass the filters).",
     )
-    exclude_seen: bool = Field(
-        default=False, description="Drop items the user already interacted with (default: keep them)."
-    )
     context: dict[Annotated[str, StringConstraints(max_length=64)], ContextValue] = Field(
         default_factory=dict, max_length=32
     )
-    filters: RerankFilters | None = None
+    filters: RecommendationFilters | None = None
+    """As for recommendations; ``exclude_seen`` defaults to false here (the caller chose the items)."""
     surface: Surface = "default"
 
     @field_validator("items")

@@ -100,13 +100,18 @@ class HybridRecommender:
 
     # -- helpers -----------------------------------------------------------------------------
     def history_indices(self, history: Sequence[str]) -> npt.NDArray[np.int64]:
-        """Known item indices of a most-recent-first history (duplicates and unknown ids dropped)."""
+        """Known item indices of a most-recent-first history (duplicates and unknown ids dropped),
+        the most recent ``max_history`` of them (what the generators score from)."""
+        return self.known_indices(history)[: self.config.max_history]
+
+    def known_indices(self, history: Sequence[str]) -> npt.NDArray[np.int64]:
+        """All known item indices of a history, most recent first, each once."""
         if not len(history):
             return np.empty(0, dtype=np.int64)
         found = self._index.lookup(np.asarray([str(h) for h in history]))
         found = found[found >= 0]
         _, first = np.unique(found, return_index=True)
-        return found[np.sort(first)][: self.config.max_history].astype(np.int64)
+        return found[np.sort(first)].astype(np.int64)
 
     def blocked_mask(self, history: npt.NDArray[np.int64], exclude: Collection[str]) -> npt.NDArray[np.bool_]:
         """Items that must not be returned: unavailable, in the history or excluded."""
@@ -134,14 +139,20 @@ class HybridRecommender:
         exclude: Collection[str] = (),
         category_affinity: Mapping[str, float] | None = None,
         now: float | None = None,
+        exclude_history: bool = True,
     ) -> list[ScoredItem]:
         """Top-``n`` items for a user with this history (most recent first).
 
-        Unknown history ids are ignored; history items, ``exclude`` and unavailable items are
-        never returned. Fewer than ``cold_start_threshold`` known items = cold start.
+        Unknown history ids are ignored; the generators score from the most recent
+        ``max_history`` known items. Every history item (not only those), ``exclude`` and
+        unavailable items are never returned, unless ``exclude_history`` is false (tenants
+        whose users repeat: re-reads, re-purchases). Fewer than ``cold_start_threshold``
+        known items = cold start. ``now`` is accepted for symmetry; the model's scores do not
+        depend on the wall clock (see :meth:`rank_candidates`).
         """
-        hist = self.history_indices(history)
-        blocked = self.blocked_mask(hist, exclude)
+        known = self.known_indices(history)
+        hist = known[: self.config.max_history]
+        blocked = self.blocked_mask(known if exclude_history else np.empty(0, dtype=np.int64), exclude)
         cold = hist.shape[0] < self.config.cold_start_threshold
         cand, score = self.rank_candidates(hist, blocked, cold, category_affinity, now)
         if cand.items.shape[0] == 0:
@@ -156,16 +167,23 @@ class HybridRecommender:
         cold: bool,
         category_affinity: Mapping[str, float] | None = None,
         now: float | None = None,
+        include: npt.NDArray[np.int64] | None = None,
     ) -> tuple[scoring.Candidates, npt.NDArray[np.float64]]:
-        """Candidates of the cold or the warm recipe and their final scores (unsorted)."""
+        """Candidates of the cold or the warm recipe and their final scores (unsorted);
+        ``include`` items join the pool whatever their scores (re-ranking given items)."""
         if cold:
             gens = ["content", "popularity"] if self.state.tfidf is not None else ["item_knn", "popularity"]
         else:
             gens = self.generators
         gens = [g for g in gens if g in self.state.generators]
-        cand = scoring.candidates(self.state, self.config, hist, blocked, gens, category_affinity)
+        cand = scoring.candidates(self.state, self.config, hist, blocked, gens, category_affinity, include)
         if not cold and self._ranker is not None and cand.items.shape[0]:
-            feats = scoring.features(self.state, cand, int(hist.shape[0]), self._now(now))
+            # One "now" for training and serving: the model's data end (``fitted_at``). The
+            # ranker learned its time features (item age, time since an item's last event) as
+            # of the end of its training data; measuring them against the wall clock would
+            # shift every item's value as the model ages and make the list depend on when
+            # it is asked. Live recency comes from the streaming generators (event time).
+            feats = scoring.features(self.state, cand, int(hist.shape[0]), self.state.fitted_at)
             learned = np.asarray(self._ranker.predict(feats, num_threads=1), dtype=np.float64)
             return cand, learned + self.config.ranker.blend_init_scale * scoring.blend(self.config, cand)
         weights = {**self.config.blend_weights, **self.config.cold_blend_weights} if cold else None
@@ -303,9 +321,6 @@ class HybridRecommender:
             for i, h in enumerate(histories)
         ]
 
-    def _now(self, now: float | None) -> float:
-        return float(now) if now is not None else self.state.fitted_at
-
     def score_items(
         self,
         history: Sequence[str],
@@ -341,28 +356,13 @@ class HybridRecommender:
         known = found[found >= 0].astype(np.int64)
         if not known.shape[0]:
             return unknown
-        hist = self.history_indices(history)
-        blocked = self.blocked_mask(hist, ())
+        seen = self.known_indices(history)
+        hist = seen[: self.config.max_history]
         cold = hist.shape[0] < self.config.cold_start_threshold
-        # the generators and scores of rank_candidates, on a pool that also holds the given items
-        if cold:
-            gens = ["content", "popularity"] if self.state.tfidf is not None else ["item_knn", "popularity"]
-        else:
-            gens = self.generators
-        gens = [g for g in gens if g in self.state.generators]
-        cand = scoring.candidates(self.state, self.config, hist, blocked, gens, category_affinity, known)
-        if not cold and self._ranker is not None:
-            feats = scoring.features(self.state, cand, int(hist.shape[0]), self._now(now))
-            learned = np.asarray(self._ranker.predict(feats, num_threads=1), dtype=np.float64)
-            score = learned + self.config.ranker.blend_init_scale * scoring.blend(self.config, cand)
-        else:
-            weights = {**self.config.blend_weights, **self.config.cold_blend_weights} if cold else None
-            score = scoring.blend_scores(
-                weights or self.config.blend_weights,
-                self.config.category_affinity_weight,
-                cand.scores,
-                cand.affinity,
-            )
+        # recommend's pool (same blocked items) plus the given items, scored by its recipe
+        cand, score = self.rank_candidates(
+            hist, self.blocked_mask(seen, ()), cold, category_affinity, include=known
+        )
         rows = np.searchsorted(cand.items, known)  # the pool is sorted and holds every known item
         order = rows[np.lexsort((cand.items[rows], -score[rows]))]  # recommend's tie-break
         return self._scored(cand, order.astype(np.int64), score, hist) + unknown

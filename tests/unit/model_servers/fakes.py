@@ -70,10 +70,11 @@ class FakeModel:
         exclude: Collection[str] = (),
         category_affinity: Mapping[str, float] | None = None,
         now: float | None = None,
+        exclude_history: bool = True,
     ) -> list[Scored]:
         self.calls.append(("recommend", {"history": list(history), "n": n, "affinity": category_affinity}))
         known = [h for h in history if h in set(self.item_ids)]
-        blocked = set(known) | set(exclude)
+        blocked = (set(known) if exclude_history else set()) | set(exclude)
         if len(known) < self.config.cold_start_threshold:
             return self._top(range(len(self.item_ids)), n, blocked, "popular now", "popularity")
         start = int(known[0][1:]) + 1

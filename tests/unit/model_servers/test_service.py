@@ -83,6 +83,33 @@ def test_stored_recent_items_drive_the_list_and_are_never_returned(
     assert item_ids(r2) == ["i21", "i22"]
 
 
+def test_disliked_items_are_not_scored_from_but_never_returned(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    # i11 was skipped (negative weight): the model scores from i10 and i3 only, and i11 is left out
+    state = UserState("u1", recent_items=("i11", "i10", "i3"), recent_weights=(-0.5, 1.0, 1.0))
+    user_store.write(TENANT, [state])
+    service, _ = make_service(fake_model, user_store)
+    (r,) = ask(service, {"user_id": "u1", "n": 3})
+    assert fake_model.calls[-1][1]["history"] == ["i10", "i3"]
+    assert item_ids(r) == ["i12", "i13", "i14"]
+
+
+def test_repeats_come_back_only_when_the_tenant_or_request_wants_them(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    user_store.write(TENANT, [UserState("u1", recent_items=("i10", "i11", "i12"))])
+    service, _ = make_service(fake_model, user_store)
+    (r,) = ask(service, {"user_id": "u1", "n": 2})
+    assert item_ids(r) == ["i13", "i14"]
+    (again,) = ask(service, {"user_id": "u1", "n": 2, "filters": {"exclude_seen": False}})
+    assert item_ids(again) == ["i11", "i12"]
+    rereads, _ = make_service(
+        fake_model, user_store, rerank=NO_RERANK.model_copy(update={"exclude_seen": False})
+    )
+    assert item_ids(ask(rereads, {"user_id": "u1", "n": 2})[0]) == ["i11", "i12"]
+
+
 def test_request_history_comes_before_stored_items(
     fake_model: FakeModel, user_store: MemoryUserStore
 ) -> None:

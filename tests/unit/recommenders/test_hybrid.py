@@ -38,6 +38,26 @@ def test_history_and_excluded_items_are_never_returned(topic_model: Any) -> None
     assert not returned & set(exclude)
 
 
+def test_history_beyond_max_history_is_still_never_returned(topic_data: tuple[Any, Any]) -> None:
+    log, catalog = topic_data
+    config = HybridConfig(max_history=3, cold_start_threshold=1, ranker=RankerConfig(enabled=False))
+    model = HybridRecommender.fit(log, catalog, config)
+    history = [f"food-{i}" for i in range(12)]  # scored from the 3 most recent, all 12 left out
+    returned = {r.item_id for r in model.recommend(history, 60)}
+    assert returned and not returned & set(history)
+    repeats = {r.item_id for r in model.recommend(history, 60, exclude_history=False)}
+    assert repeats & set(history)
+
+
+def test_the_list_does_not_depend_on_the_wall_clock(topic_data: tuple[Any, Any]) -> None:
+    log, catalog = topic_data
+    model = HybridRecommender.fit(log, catalog, HybridConfig(cold_start_threshold=2))
+    history = ["tech-1", "tech-2", "food-3", "tech-4"]
+    at_fit = model.recommend(history, 20, now=model.state.fitted_at)
+    week_later = model.recommend(history, 20, now=model.state.fitted_at + 7 * 86400)
+    assert [(r.item_id, r.score) for r in at_fit] == [(r.item_id, r.score) for r in week_later]
+
+
 def test_unavailable_items_are_never_returned(topic_data: tuple[Any, Any]) -> None:
     log, catalog = topic_data
     catalog = catalog.assign(available=~catalog["item_id"].str.startswith("sports-1"))

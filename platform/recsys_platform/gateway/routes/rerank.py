@@ -44,7 +44,7 @@ with the filters, A/B routing and impression logging of `POST /v1/recommendation
 
 * Items the model does not know are kept: they come after the known ones, in the given order.
 * `filters` remove items (excluded items and categories; unavailable items are always removed).
-* Items the user already interacted with are kept unless `exclude_seen` is true.
+* Items the user already interacted with are kept unless `filters.exclude_seen` is true.
 * `n` cuts the answer (default: every item that passes the filters).
 * If the model server does not answer in time (timeout, connection error, 5xx) or the tenant
   has no ready deployment, the answer keeps the given order with `fallback: true`.
@@ -55,8 +55,6 @@ def _instance(body: RerankRequest) -> dict[str, Any]:
     instance: dict[str, Any] = {"user_id": body.user_id, "items": body.items}
     if body.n is not None:
         instance["n"] = min(body.n, len(body.items))
-    if body.exclude_seen:
-        instance["exclude_seen"] = True
     if body.session_id is not None:
         instance["session_id"] = body.session_id
     if body.context:
