@@ -77,9 +77,8 @@ local applied = 0
 for e = a, #ARGV, 5 do
   local event_id, session, item, ts_s = ARGV[e], ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]
   local ts, weight = tonumber(ts_s), tonumber(ARGV[e + 4])
-  if not redis.call('ZSCORE', DEDUP, event_id) then
+  if redis.call('ZADD', DEDUP, 'NX', seq + 1, event_id) == 1 then
     seq = seq + 1
-    redis.call('ZADD', DEDUP, seq, event_id)
     applied = applied + 1
     local bucket = floordiv(ts, bucket_ms)
     if watermark == nil or ts > watermark then
@@ -90,7 +89,7 @@ for e = a, #ARGV, 5 do
     if bucket > end_bucket - max_buckets then
       local bkey = P .. 'b:' .. fmt(bucket)
       redis.call('ZINCRBY', bkey, weight, item)
-      redis.call('ZADD', BUCKETS, bucket, fmt(bucket))
+      if not touched[bkey] then redis.call('ZADD', BUCKETS, bucket, fmt(bucket)) end
       touch(bkey)
       for _, w in ipairs(windows) do
         if bucket > end_bucket - w[2] then window_add(w[1], item, weight) end
@@ -107,7 +106,7 @@ for e = a, #ARGV, 5 do
           local before = redis.call('ZSCORE', nkey, item)
           redis.call('ZINCRBY', nkey, weight, item)
           if not before then trim(nkey, covis_k) end
-          redis.call('EXPIRE', nkey, ttl_s)
+          touch(nkey)
         end
         redis.call('HSET', skey, 'i', item, 't', ts_s)
         redis.call('ZADD', SESSIONS, ts_s, session)
@@ -115,13 +114,13 @@ for e = a, #ARGV, 5 do
       else
         last_click = prev_ts
       end
-      redis.call('EXPIRE', skey, ttl_s)
+      touch(skey)
       local sikey = P .. 'si:' .. session
       if redis.call('ZADD', sikey, 'GT', 'CH', ts_s, item) > 0 then trim(sikey, session_cap) end
-      redis.call('EXPIRE', sikey, ttl_s)
+      touch(sikey)
       local ikey = P .. 'is:' .. item
       if redis.call('ZADD', ikey, fmt(last_click), session) > 0 then trim(ikey, sessions_per_item) end
-      redis.call('EXPIRE', ikey, ttl_s)
+      touch(ikey)
       redis.call('ZADD', ITEMS, 'GT', ts_s, item)
     end
   end
@@ -133,10 +132,12 @@ if applied > 0 then
   local cutoff = '(' .. fmt(watermark - ttl_ms)
   for _, s in ipairs(redis.call('ZRANGEBYSCORE', SESSIONS, '-inf', cutoff, 'LIMIT', 0, expire_limit)) do
     redis.call('DEL', P .. 's:' .. s, P .. 'si:' .. s)
+    touched[P .. 's:' .. s], touched[P .. 'si:' .. s] = nil, nil
     redis.call('ZREM', SESSIONS, s)
   end
   for _, i in ipairs(redis.call('ZRANGEBYSCORE', ITEMS, '-inf', cutoff, 'LIMIT', 0, expire_limit)) do
     redis.call('DEL', P .. 'nx:' .. i, P .. 'is:' .. i)
+    touched[P .. 'nx:' .. i], touched[P .. 'is:' .. i] = nil, nil
     redis.call('ZREM', ITEMS, i)
   end
   redis.call('HSET', META, 'wm', fmt(watermark), 'seq', fmt(seq))
