@@ -105,7 +105,7 @@ def test_trending_counts_per_window_and_expires_as_event_time_advances(store: It
     s = store.signals("news", [])
     assert s.trending[300] == pytest.approx({"a": 1.0, "c": 1.0})
     assert s.trending[900] == pytest.approx({"a": 3.0, "b": 1.0, "c": 1.0})
-    assert s.top("trending_900", 1) == [("a", pytest.approx(3.0))]
+    assert [(item, round(score, 6)) for item, score in s.top("trending_900", 1)] == [("a", 3.0)]
 
     # A late click inside the window counts; one older than the window's start does not.
     store.apply("news", [ev("b", T0 + 4 * MIN, session="s4"), ev("d", T0 - 20 * MIN, session="s5")])
@@ -146,7 +146,7 @@ def test_redelivered_batch_counts_once(store: ItemStatsStore) -> None:
     assert store.apply("news", [ev("a", T0 + 3000, eid="e3", w=0.0), ev("a", T0 + 3000, eid="e4", w=-1)]) == 0
     s = store.signals("news", ["b"])
     assert s.trending[300] == pytest.approx({"a": 1.0, "b": 1.0})
-    assert s.next_item == pytest.approx({}) or s.next_item == {}
+    assert s.next_item == {}
     assert store.signals("news", ["a"]).next_item == pytest.approx({"b": 1.0})
 
 
