@@ -65,6 +65,34 @@ def train_histories(train: Interactions) -> dict[str, list[str]]:
     return {str(u): g["i"].tolist() for u, g in frame.groupby("u", sort=False)}
 
 
+def holdout_reachability(
+    model: HybridRecommender, train: Interactions, test: Interactions
+) -> dict[str, float]:
+    """How much of a hold-out a model can hit at all, to tell whether its scores mean anything.
+
+    An interaction is reachable when its item is in the model's index and occurs in ``train``
+    (a hold-out made of items nobody interacted with before the cut scores ~0 for every
+    collaborative model and for popularity, and cannot rank models).
+
+    Returns:
+        ``holdout_events``, ``holdout_users``, ``holdout_indexed_share`` (items in the model's
+        index), ``holdout_reachability`` (share of reachable interactions, 0 for an empty
+        hold-out) and ``holdout_reachable_users`` (users with at least one reachable one).
+    """
+    test_users = np.asarray(test.user_ids).astype(str)
+    test_items = np.asarray(test.item_ids).astype(str)
+    indexed = np.isin(test_items, np.asarray(model.item_ids).astype(str))
+    reachable = indexed & np.isin(test_items, np.asarray(train.item_ids).astype(str))
+    n = len(test_items)
+    return {
+        "holdout_events": float(n),
+        "holdout_users": float(np.unique(test_users).size),
+        "holdout_indexed_share": float(indexed.mean()) if n else 0.0,
+        "holdout_reachability": float(reachable.mean()) if n else 0.0,
+        "holdout_reachable_users": float(np.unique(test_users[reachable]).size),
+    }
+
+
 def evaluate_model(
     model: HybridRecommender,
     train: Interactions,

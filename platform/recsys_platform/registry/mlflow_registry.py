@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_platform.errors import Conflict, DependencyUnavailable, FieldError, NotFound
+from recsys_platform.registry.gate import GateEvidence, GatePolicy, decide
 from recsys_platform.registry.ports import (
     CHALLENGER,
     CHAMPION,
@@ -22,7 +23,6 @@ from recsys_platform.registry.ports import (
     GateDecision,
     Lineage,
     ModelVersionInfo,
-    gate,
 )
 
 log = logging.getLogger(__name__)
@@ -282,37 +282,23 @@ class MlflowModelRegistry:
         return self.get_version(tenant_id, info.version)
 
     def promote_if_better(
-        self,
-        tenant_id: str,
-        version: str,
-        champion_score: float | None,
-        margin: float,
-        *,
-        challenger_score: float | None = None,
+        self, tenant_id: str, version: str, evidence: GateEvidence, policy: GatePolicy
     ) -> GateDecision:
-        """Gate on ``ndcg_at_10``.
+        """Gate ``version`` against the current champion; promote it when the gate passes.
 
-        Pass both scores when they were measured on the same events; when
-        ``champion_score`` is ``None`` the logged metrics of both versions are compared.
+        ``evidence`` holds the scores measured on one hold-out; if the champion changed since
+        it was measured, the champion's logged ``ndcg_at_10`` is used (marked ``logged``).
         """
-        info = self.get_version(tenant_id, version)
-        if GATE_METRIC not in info.metrics:
-            raise NotFound(f"version {version} has no {GATE_METRIC} metric; cannot gate it")
+        self.get_version(tenant_id, version)  # NotFound before any alias moves
         champion = self.get_champion(tenant_id)
-        if champion is not None and champion_score is None:
-            champion_score = champion.metrics.get(GATE_METRIC)
-            challenger_score = None
-        challenger = challenger_score if challenger_score is not None else info.metrics[GATE_METRIC]
-        decision = gate(challenger, champion_score if champion else None, margin)
+        evidence = evidence.against(
+            champion.version if champion else None,
+            champion.metrics.get(GATE_METRIC) if champion else None,
+        )
+        decision = decide(evidence, policy)
         if decision.promoted:
             self.promote(tenant_id, version)
-        return GateDecision(
-            decision.promoted,
-            decision.reason,
-            decision.challenger_score,
-            decision.champion_score,
-            champion.version if champion else None,
-        )
+        return decision
 
     def rollback(self, tenant_id: str) -> ModelVersionInfo:
         """Champion -> the champion before it (versions deleted since are skipped)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from recsys_platform.registry.gate import GateEvidence, GatePolicy
 
 #: Alias of the version the serving side uses.
 CHAMPION = "champion"
@@ -62,31 +65,8 @@ class GateDecision:
     champion_score: float | None
     champion_version: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
-
-
-def gate(challenger: float, champion: float | None, margin: float) -> GateDecision:
-    """Promote when there is no champion, or the challenger beats it by at least ``margin``.
-
-    A tie never promotes (with ``margin == 0`` the challenger must be strictly better), so
-    retraining on unchanged data keeps the serving model.
-    """
-    if champion is None:
-        return GateDecision(True, "first model of the tenant", challenger, None)
-    delta = challenger - champion
-    if delta > 0 and delta >= margin:
-        return GateDecision(
-            True,
-            f"{GATE_METRIC} {challenger:.4f} beats champion {champion:.4f} by {delta:+.4f}",
-            challenger,
-            champion,
-        )
-    return GateDecision(
-        False,
-        f"{GATE_METRIC} {challenger:.4f} vs champion {champion:.4f} ({delta:+.4f}); "
-        f"needs an improvement of at least {margin:.4f}",
-        challenger,
-        champion,
-    )
+    rule: str = ""
+    """Which rule of :mod:`recsys_platform.registry.gate` decided."""
 
 
 class ModelRegistry(Protocol):
@@ -136,15 +116,10 @@ class ModelRegistry(Protocol):
         ...
 
     def promote_if_better(
-        self,
-        tenant_id: str,
-        version: str,
-        champion_score: float | None,
-        margin: float,
-        *,
-        challenger_score: float | None = None,
+        self, tenant_id: str, version: str, evidence: GateEvidence, policy: GatePolicy
     ) -> GateDecision:
-        """Apply :func:`gate` to ``version``'s ``ndcg_at_10``; promote when it passes."""
+        """Apply :func:`~recsys_platform.registry.gate.decide` against the current champion;
+        promote ``version`` when it passes (a refused gate never moves ``champion``)."""
         ...
 
     def rollback(self, tenant_id: str) -> ModelVersionInfo:

@@ -37,6 +37,13 @@ class TrainingParams(BaseModel):
     """After evaluation, refit on all events (hold-out included) and register that model."""
     promotion_margin: float | None = Field(default=None, ge=0.0, le=1.0)
     """Override the gate's ndcg@10 margin for this run (default from settings)."""
+    allow_below_baseline: bool = False
+    """Let the gate promote a model that does not beat the popularity baseline on the hold-out."""
+    min_holdout_reachability: float = Field(default=0.5, ge=0.0, le=1.0)
+    """The gate decides only when at least this share of hold-out interactions is on items the
+    model was trained on; below it the champion is kept (and a first model is not promoted)."""
+    min_holdout_users: int = Field(default=10, ge=1)
+    """The gate decides only when at least this many hold-out users have such an interaction."""
     model: dict[str, Any] = Field(default_factory=dict)
     """Hyper-parameter overrides, validated as ``HybridConfig`` fields."""
 

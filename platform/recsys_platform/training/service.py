@@ -213,9 +213,10 @@ class TrainingService:
             raise RuntimeError("the pipeline finished but registered no model version")
         info = self.registry.get_version(run.tenant_id, version)
         metrics = {k: float(v) for k, v in info.metrics.items()}
-        gate: dict[str, Any] = {"reason": info.tags.get("recsys.gate")} if "recsys.gate" in info.tags else {}
+        tags = {"reason": "recsys.gate", "rule": "recsys.gate_rule"}
+        gate: dict[str, Any] = {k: info.tags[t] for k, t in tags.items() if t in info.tags}
         if result:
-            gate = {k: result.get(k) for k in ("reason", "champion_version", "champion_score")}
+            gate = {k: result.get(k) for k in ("reason", "rule", "champion_version", "champion_score")}
             if result.get("champion_score") is not None:
                 metrics["champion_ndcg_at_10"] = float(result["champion_score"])
         self._update(

@@ -11,18 +11,25 @@ import json
 import logging
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from recsys_platform.training import data
 from recsys_platform.training.params import TrainingParams
 from recsys_platform.training.progress import maybe_fail, stage
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys_platform.registry.ports import ModelVersionInfo
+
 log = logging.getLogger(__name__)
 #: Env fallback for the database URL so a Kubeflow run need not carry it as a parameter.
 DATABASE_URL_ENV = "RECSYS_CONTROL_PLANE_DATABASE__URL"
-#: Version tag holding the promotion gate's reason (read back in Kubeflow mode).
+#: Version tags holding the promotion gate's reason and rule (read back in Kubeflow mode).
 GATE_TAG = "recsys.gate"
+GATE_RULE_TAG = "recsys.gate_rule"
 
 
 def load_data(
@@ -94,33 +101,76 @@ def evaluate(
     registry_prefix: str,
     status_dir: str = "",
 ) -> dict[str, float]:
-    """Metrics of the candidate on the temporal hold-out, and the champion comparison.
-
-    The champion is compared on hold-out events it never saw (after its data window),
-    scored for both models: ``gate_ndcg_at_10`` (candidate) and ``champion_ndcg_at_10``.
-    Both are absent when there is no champion, no unseen event or its artifact cannot be
-    evaluated; the gate then compares with the champion's logged metric.
-    """
+    """Metrics of the candidate on the temporal hold-out, its reachability and the champion's
+    score on the same hold-out (see :func:`evaluate_candidate`)."""
     from recsys_platform.recommenders.artifact import load_model
-    from recsys_platform.recommenders.evaluation import evaluate_model, temporal_split
+    from recsys_platform.registry.mlflow_registry import MlflowModelRegistry
 
     with stage("evaluate", status_dir):
         maybe_fail("evaluate")
         params = TrainingParams.model_validate_json(params_json or "{}")
-        events, _ = data.read_frames(events_path, catalog_path)
-        interactions = data.to_interactions(events)
-        train_part, test_part = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
-        candidate = load_model(eval_model_dir)
-        metrics = {k: float(v) for k, v in evaluate_model(candidate, train_part, test_part).items()}
-        baseline = evaluate_model(cast(Any, _PopularityBaseline(candidate)), train_part, test_part)
-        for key in ("ndcg_at_10", "recall_at_10", "map_at_10", "precision_at_10"):
-            metrics[f"baseline_popularity_{key}"] = float(baseline[key])
+        events, catalog = data.read_frames(events_path, catalog_path)
+        registry = MlflowModelRegistry(mlflow_tracking_uri, registry_prefix)
+        return evaluate_candidate(load_model(eval_model_dir), events, catalog, params, registry, tenant_id)
+
+
+class ChampionSource(Protocol):
+    """What the evaluate step needs of the registry (``ModelRegistry`` provides it)."""
+
+    def get_champion(self, tenant_id: str) -> ModelVersionInfo | None: ...
+
+    def download(self, tenant_id: str, ref: str, destination: Path) -> Path: ...
+
+
+def evaluate_candidate(
+    candidate: Any,
+    events: pd.DataFrame,
+    catalog: pd.DataFrame,
+    params: TrainingParams,
+    registry: ChampionSource,
+    tenant_id: str,
+) -> dict[str, float]:
+    """Everything the gate decides on, measured on one hold-out (the last ``holdout_fraction``).
+
+    ``candidate`` is the model fitted before the cut. Keys: the ``evaluate_model`` metrics,
+    ``holdout_*`` (reachability, users, events), ``baseline_popularity_*`` and, when the tenant
+    has a champion, ``champion_version``, ``champion_ndcg_at_10`` (scored on equal terms, see
+    :func:`_champion_comparison`), ``gate_same_recipe``, ``gate_newer_data`` and
+    ``gate_champion_refit`` (1.0 or 0.0).
+    """
+    from recsys_platform.recommenders.evaluation import (
+        evaluate_model,
+        holdout_reachability,
+        temporal_split,
+    )
+
+    interactions = data.to_interactions(events)
+    train_part, test_part = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
+    metrics = {k: float(v) for k, v in evaluate_model(candidate, train_part, test_part).items()}
+    metrics.update(holdout_reachability(candidate, train_part, test_part))
+    baseline = evaluate_model(cast(Any, _PopularityBaseline(candidate)), train_part, test_part)
+    for key in ("ndcg_at_10", "recall_at_10", "map_at_10", "precision_at_10"):
+        metrics[f"baseline_popularity_{key}"] = float(baseline[key])
+    champion = registry.get_champion(tenant_id)
+    if champion is not None:
+        # the registered model's last event: all events, or the cut without refit_on_all
+        cut = cast(Any, train_part.timestamps).max()  # temporal_split needs timestamps
+        data_end = events["timestamp"].max() if params.refit_on_all else cut
         metrics.update(
             _champion_comparison(
-                tenant_id, mlflow_tracking_uri, registry_prefix, candidate, train_part, test_part
+                registry,
+                tenant_id,
+                champion,
+                candidate,
+                catalog,
+                train_part,
+                test_part,
+                candidate_ndcg=metrics["ndcg_at_10"],
+                now=float(events["timestamp"].max()),
+                data_end=float(data_end),
             )
         )
-        return metrics
+    return metrics
 
 
 class _PopularityBaseline:
@@ -134,41 +184,77 @@ class _PopularityBaseline:
         return self._model.popular(n, exclude=history)
 
 
+def _window_end(champion: ModelVersionInfo) -> float | None:
+    end = champion.tags.get("recsys.data_window_end", "")
+    try:
+        return datetime.fromisoformat(end).timestamp() if end else None
+    except ValueError:
+        return None
+
+
+def _saved_config(folder: Path) -> Any:
+    """The ``HybridConfig`` a saved model was trained with (its recipe), from its manifest."""
+    from recsys_platform.recommenders.artifact import MANIFEST
+    from recsys_platform.recommenders.hybrid import HybridConfig
+
+    manifest = json.loads((folder / MANIFEST).read_text())
+    return HybridConfig.model_validate(manifest["config"])
+
+
 def _champion_comparison(
-    tenant_id: str, uri: str, prefix: str, candidate: Any, train_part: Any, test_part: Any
+    registry: ChampionSource,
+    tenant_id: str,
+    champion: ModelVersionInfo,
+    candidate: Any,
+    catalog: pd.DataFrame,
+    train_part: Any,
+    test_part: Any,
+    *,
+    candidate_ndcg: float,
+    now: float,
+    data_end: float,
 ) -> dict[str, float]:
+    """The champion's ndcg@10 on the candidate's hold-out, on equal terms with the candidate.
+
+    - The champion's data ended before the cut (it saw none of the hold-out): its artifact is
+      scored as it serves. The candidate knows as much or more, which is the point of retraining.
+    - Its data reach past the cut: it saw part of the hold-out, which the candidate did not. Its
+      recipe (config from its manifest) is refitted on the candidate's train part, so both models
+      saw the same events; with the same recipe that refit is the candidate itself (not refitted).
+
+    ``now`` is the reference time the candidate was fitted with; ``data_end`` the last event of
+    the model that will be registered (``gate_newer_data``: it ends after the champion's data).
+    On failure (an artifact this code cannot read) only ``champion_version`` is returned and the
+    gate falls back to the champion's logged metric, saying so.
+    """
     import tempfile
-    from datetime import datetime
 
     from recsys_platform.recommenders.artifact import load_model
     from recsys_platform.recommenders.evaluation import evaluate_model
-    from recsys_platform.registry.mlflow_registry import MlflowModelRegistry
+    from recsys_platform.recommenders.hybrid import HybridRecommender
 
-    registry = MlflowModelRegistry(uri, prefix)
-    champion = registry.get_champion(tenant_id)
-    if champion is None:
-        return {}
-    end = champion.tags.get("recsys.data_window_end", "")
+    out = {"champion_version": float(champion.version)}
+    seen_until = _window_end(champion)
+    out["gate_newer_data"] = float(seen_until is not None and data_end > seen_until + 1e-3)
     try:
-        seen_until = datetime.fromisoformat(end).timestamp() if end else float("-inf")
-        unseen = data.subset(test_part, test_part.timestamps > seen_until)
-        if len(unseen.user_ids) == 0:
-            log.info(
-                "no hold-out event is newer than champion %s's data; using its logged metric",
-                champion.version,
-            )
-            return {}
         with tempfile.TemporaryDirectory(prefix="recsys-champion-") as tmp:
             folder = registry.download(tenant_id, champion.version, Path(tmp) / "model")
-            champion_scores = evaluate_model(load_model(folder), train_part, unseen)
-        candidate_scores = evaluate_model(candidate, train_part, unseen)
-        return {
-            "gate_ndcg_at_10": float(candidate_scores["ndcg_at_10"]),
-            "champion_ndcg_at_10": float(champion_scores["ndcg_at_10"]),
-        }
-    except Exception:  # an old/incompatible champion artifact: fall back to its logged metric
+            config = _saved_config(folder)
+            same = config.model_dump(mode="json") == candidate.config.model_dump(mode="json")
+            saw_holdout = seen_until is None or bool((test_part.timestamps <= seen_until).any())
+            if not saw_holdout:
+                score = evaluate_model(load_model(folder), train_part, test_part)["ndcg_at_10"]
+            elif same:
+                score = candidate_ndcg
+            else:
+                refit = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
+                score = evaluate_model(refit, train_part, test_part)["ndcg_at_10"]
+        out["gate_same_recipe"] = float(same)
+        out["gate_champion_refit"] = float(saw_holdout)
+        out["champion_ndcg_at_10"] = float(score)
+    except Exception:  # an old/incompatible champion artifact: the gate uses its logged metric
         log.warning("champion %s of %s could not be evaluated", champion.version, tenant_id, exc_info=True)
-        return {}
+    return out
 
 
 def register(
@@ -188,6 +274,7 @@ def register(
 
     If anything fails after the version exists, the version is deleted again.
     """
+    from recsys_platform.registry.gate import GateEvidence, GatePolicy
     from recsys_platform.registry.mlflow_registry import MlflowModelRegistry
     from recsys_platform.registry.ports import Lineage
 
@@ -205,29 +292,33 @@ def register(
         )
         flat = {f"param.{k}": json.dumps(v, default=str) for k, v in params.model_dump().items()}
         flat.update({f"data.{k}": str(v) for k, v in window.items()})
-        candidate = {k: v for k, v in metrics.items() if k not in ("champion_ndcg_at_10", "gate_ndcg_at_10")}
+        # the version's own metrics; the champion's score and the comparison flags are the gate's
+        candidate = {k: v for k, v in metrics.items() if not k.startswith(("champion_", "gate_"))}
         info = registry.register(tenant_id, Path(model_dir), candidate, flat, lineage)
         try:
             maybe_fail("register")
-            margin = params.promotion_margin if params.promotion_margin is not None else promotion_margin
+            policy = GatePolicy(
+                margin=params.promotion_margin if params.promotion_margin is not None else promotion_margin,
+                min_reachability=params.min_holdout_reachability,
+                min_users=params.min_holdout_users,
+                allow_below_baseline=params.allow_below_baseline,
+            )
             decision = registry.promote_if_better(
-                tenant_id,
-                info.version,
-                metrics.get("champion_ndcg_at_10"),
-                margin,
-                challenger_score=metrics.get("gate_ndcg_at_10"),
+                tenant_id, info.version, GateEvidence.from_metrics(metrics), policy
             )
         except BaseException:
             registry.delete_version(tenant_id, info.version)
             raise
         try:  # informational; a promoted version must never be deleted over it
             registry.set_version_tag(tenant_id, info.version, GATE_TAG, decision.reason)
+            registry.set_version_tag(tenant_id, info.version, GATE_RULE_TAG, decision.rule)
         except Exception:
             log.warning("could not tag version %s with the gate reason", info.version, exc_info=True)
         return {
             "model_version": info.version,
             "promoted": decision.promoted,
             "reason": decision.reason,
+            "rule": decision.rule,
             "champion_version": decision.champion_version,
             "champion_score": decision.champion_score,
         }

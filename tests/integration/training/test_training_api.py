@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from recsys_platform.control_plane.app import create_app
 from recsys_platform.errors import NotFound
+from recsys_platform.offline.parquet_store import OfflineEvent
 from recsys_platform.recommenders.artifact import load_model
 from recsys_platform.training.progress import FAIL_STAGE_ENV
 
 from tests.factories import ADMIN, ADMIN_TOKEN
-from tests.integration.training.harness import FAST_MODEL, TrainingEnv, training_settings
+from tests.integration.training.harness import FAST_MODEL, TOPICS, TrainingEnv, training_settings
 
 pytestmark = [
     pytest.mark.integration,
@@ -49,8 +51,14 @@ def test_first_run_registers_a_champion_with_lineage_and_a_loadable_artifact(
     assert first["status"] == "succeeded", first["error"]
     assert first["model_version"] == "1"
     assert first["promoted"] is True
-    assert first["gate"]["reason"] == "first model of the tenant"
-    assert 0.0 < first["metrics"]["ndcg_at_10"] <= 1.0
+    # promoted because it beats popularity on a hold-out it can reach, and the run says so
+    assert first["gate"]["rule"] == "first_model"
+    assert first["gate"]["reason"].startswith("first model of the tenant: ndcg_at_10 ")
+    metrics = first["metrics"]
+    assert 0.0 < metrics["ndcg_at_10"] <= 1.0
+    assert metrics["ndcg_at_10"] > metrics["baseline_popularity_ndcg_at_10"]
+    assert metrics["holdout_reachability"] >= 0.5 and metrics["holdout_reachable_users"] >= 10
+    assert metrics["holdout_events"] > 0 and metrics["holdout_users"] >= metrics["holdout_reachable_users"]
     assert first["data_window"]["start"].startswith("2026-11-")
     assert first["pipeline_run_id"]
 
@@ -62,7 +70,8 @@ def test_first_run_registers_a_champion_with_lineage_and_a_loadable_artifact(
     assert tags["recsys.pipeline_run_id"].startswith("recsys-training")
     assert tags["recsys.data_window_start"] == first["data_window"]["start"]
     assert tags["recsys.code_version"].startswith("0.")
-    assert tags["recsys.gate"] == "first model of the tenant"
+    assert tags["recsys.gate"] == first["gate"]["reason"]
+    assert tags["recsys.gate_rule"] == "first_model"
 
     # the registered artifact is the model: download it and recommend from it
     registry = env.client.app.state.training.registry  # type: ignore[attr-defined]
@@ -174,6 +183,7 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     result = runner.invoke(app, ["train", "--tenant", tenant, "--params", str(params), *common])
     assert result.exit_code == 0, result.output
     assert "registered, kept as challenger" in result.output
+    assert "needs an improvement" in result.output  # the gate's reason, shown by the CLI
     assert "✓ register" in result.output
 
     second = env.client.get(f"/v1/tenants/{tenant}/training-runs", headers=ADMIN).json()["items"][0]
@@ -181,6 +191,7 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     new = second["model_version"]
     assert int(new) > 1 and f"model version {new} registered" in result.output
     assert "needs an improvement" in second["gate"]["reason"]
+    assert second["gate"]["rule"] == "no_improvement"
     assert second["metrics"]["champion_ndcg_at_10"] == pytest.approx(first["metrics"]["ndcg_at_10"], abs=0.05)
     models = env.models(tenant)
     assert (models["champion"], models["challenger"]) == ("1", new)
@@ -210,6 +221,74 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     failed = runner.invoke(app, ["train", "--tenant", env.new_tenant(), *common])
     assert failed.exit_code == 1
     assert "no usable events" in failed.output
+
+
+def test_a_same_recipe_retrain_on_newer_data_replaces_the_champion(
+    training_env: TrainingEnv, champion_tenant: tuple[str, dict[str, Any]]
+) -> None:
+    """One new event per user after the champion's window: the champion saw most of the new
+    run's hold-out, so its recipe (the same config) is compared at the same cut: a refresh."""
+    env = training_env
+    tenant, _ = champion_tenant
+    rng = random.Random(11)
+    later = datetime(2026, 11, 12, tzinfo=UTC)
+    events = [
+        OfflineEvent(
+            event_id=f"later-{u}",
+            user_id=f"user-{u}",
+            item_id=f"{list(TOPICS)[u % len(TOPICS)]}-{rng.randrange(10)}",
+            type="click",
+            timestamp=later + timedelta(minutes=u),
+            received_at=later + timedelta(minutes=u),
+        )
+        for u in range(40)
+    ]
+    env.write_events(tenant, events)
+    before = env.models(tenant)["champion"]
+    run = env.train(tenant)
+    assert run["status"] == "succeeded", run["error"]
+    assert run["promoted"] is True, run["gate"]
+    assert run["gate"]["rule"] == "refresh"
+    assert f"same recipe as champion {before} on newer data" in run["gate"]["reason"]
+    assert run["metrics"]["champion_ndcg_at_10"] == pytest.approx(run["metrics"]["ndcg_at_10"])
+    assert env.models(tenant)["champion"] == run["model_version"] != before
+
+
+def test_a_hold_out_of_unseen_items_promotes_nothing_and_says_why(training_env: TrainingEnv) -> None:
+    """The last fifth of the events are on items published after everything else: no model can
+    be judged on them, so the first model is registered but not made champion."""
+    env = training_env
+    tenant = env.new_tenant()
+    env.seed(tenant)
+    env.import_items(
+        tenant, [{"item_id": f"breaking-{i}", "title": f"breaking story {i}"} for i in range(10)]
+    )
+    later = datetime(2026, 11, 12, tzinfo=UTC)
+    # 200 clicks after the 600 seeded ones; the hold-out (last 160) is on items 2-9, which
+    # nobody clicked before the cut (items 0-1 take the first 40)
+    env.write_events(
+        tenant,
+        [
+            OfflineEvent(
+                event_id=f"breaking-{j}",
+                user_id=f"user-{j % 40}",
+                item_id=f"breaking-{j // 20}",
+                type="click",
+                timestamp=later + timedelta(minutes=j),
+                received_at=later + timedelta(minutes=j),
+            )
+            for j in range(200)
+        ],
+    )
+    run = env.train(tenant)
+    assert run["status"] == "succeeded", run["error"]
+    assert (run["model_version"], run["promoted"]) == ("1", False), run["gate"]
+    assert run["gate"]["rule"] == "holdout_not_meaningful"
+    assert run["gate"]["reason"].startswith("hold-out not meaningful: only 0% of its interactions")
+    assert "no champion yet: kept as challenger" in run["gate"]["reason"]
+    assert run["metrics"]["holdout_reachability"] == 0.0
+    assert run["metrics"]["holdout_reachable_users"] == 0.0
+    assert (env.models(tenant)["champion"], env.models(tenant)["challenger"]) == (None, "1")
 
 
 def test_purging_a_tenant_deletes_its_registered_model(training_env: TrainingEnv) -> None:

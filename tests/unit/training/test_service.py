@@ -33,8 +33,12 @@ class MemoryRegistry:
             "recsys-acme",
             version,
             aliases,
-            {"ndcg_at_10": 0.25},
-            {"recsys.training_run_id": run_id, "recsys.gate": "first model of the tenant"},
+            {"ndcg_at_10": 0.25, "holdout_reachability": 0.9},
+            {
+                "recsys.training_run_id": run_id,
+                "recsys.gate": "first model of the tenant: ...",
+                "recsys.gate_rule": "first_model",
+            },
             "mlflow-run",
             0,
         )
@@ -109,8 +113,8 @@ def test_success_without_step_output_reads_version_metrics_and_gate_from_the_reg
     done = service.get_run("acme", run.id)
     assert (done.status, done.model_version, done.promoted) == ("succeeded", "1", True)
     assert done.pipeline_run_id == "kfp-run-1"
-    assert done.metrics == {"ndcg_at_10": 0.25}
-    assert done.gate == {"reason": "first model of the tenant"}
+    assert done.metrics == {"ndcg_at_10": 0.25, "holdout_reachability": 0.9}
+    assert done.gate == {"reason": "first model of the tenant: ...", "rule": "first_model"}
     assert done.params == {"holdout_fraction": 0.3}
     # Kubeflow mode: no database password among the run parameters, params as JSON
     assert runner.arguments["database_url"] == ""
