@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from recsys_model_servers.features import UserFeatureReader
+from recsys_model_servers.features import StreamSignalReader, UserFeatureReader
 from recsys_model_servers.loader import MlflowRegistry, ModelLoader, ModelLoadError, parse_model_uri
 from recsys_model_servers.schemas import PopularRequest
 from recsys_model_servers.service import RecommendationService, ServiceConfig
@@ -82,6 +82,15 @@ def build_features(settings: ModelServerSettings) -> UserFeatureReader:
     return UserFeatureReader(FeastUserFeatureStore(settings.feature_store), settings.tenant_id)
 
 
+def build_signals(settings: ModelServerSettings) -> StreamSignalReader | None:
+    """The tenant's streaming item state beside its online rows (None when not read)."""
+    if not settings.online_features or not settings.stream_signals or settings.tenant_id is None:
+        return None
+    from recsys_platform.streaming.wiring import item_stats_for
+
+    return StreamSignalReader(item_stats_for(settings.feature_store), settings.tenant_id)
+
+
 def build_loader(settings: ModelServerSettings) -> ModelLoader:
     """A loader for ``settings.model_uri`` (with an MLflow registry for ``models:/`` URIs)."""
     ref = parse_model_uri(settings.model_uri)
@@ -104,6 +113,7 @@ def build_server(settings: ModelServerSettings) -> ModelServerApp | None:
         log.error("cannot serve %s: %s", settings.model_uri, exc)
         return None
     features = build_features(settings)
+    signals = build_signals(settings)
     tracer = build_tracer(settings)
     service = RecommendationService(
         ServiceConfig(
@@ -119,7 +129,7 @@ def build_server(settings: ModelServerSettings) -> ModelServerApp | None:
     )
     features.read(WARMUP_USER)  # builds the Feast store (registry, connection) before traffic
     service.predict([PopularRequest(popular=True, n=10)])
-    service = RecommendationService(service.config, loader, features, tracer)
+    service = RecommendationService(service.config, loader, features, tracer, signals=signals)
     model = RecsysModel(settings.name, service, predict_threads=settings.predict_threads)
     model.load()
     server = kserve.ModelServer(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from recsys_platform.errors import DependencyUnavailable, NotFound
 from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.features.state import UserState
+from recsys_platform.streaming.events import StreamSignals
+from recsys_platform.streaming.ports import ItemStatsStore
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +89,35 @@ class UserFeatureReader:
 def merge_history(request_history: tuple[str, ...] | list[str], stored: tuple[str, ...]) -> list[str]:
     """The request's history first, then the stored recent items; each id once, order kept."""
     return list(dict.fromkeys([*request_history, *stored]))
+
+
+class StreamSignalReader:
+    """Reads the tenant's streaming signals (session-kNN, co-visitation, trending) for a request.
+
+    Like the user row: a failing store does not fail the request; the model's own list is served
+    and the failure is logged (at most every ``WARN_EVERY_SECONDS``).
+    """
+
+    def __init__(self, store: ItemStatsStore, tenant_id: str) -> None:
+        self._store = store
+        self._tenant_id = tenant_id
+        self._last_warning = 0.0
+
+    def read(self, session_items: Sequence[str], session_key: str, k: int) -> StreamSignals | None:
+        """The signals for this session (most recent item first), or None when the store failed."""
+        try:
+            return self._store.signals(self._tenant_id, session_items, k=k, exclude_session=session_key)
+        except Exception as exc:  # any backend error: serve the model's list alone
+            now = time.monotonic()
+            if now - self._last_warning >= WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning("streaming signals unavailable, serving the model alone: %s", exc)
+            return None
+
+    def check(self) -> None:
+        """Raise if the store cannot be reached."""
+        self._store.check()
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self._store.close()

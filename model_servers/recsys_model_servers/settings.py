@@ -32,8 +32,10 @@ class RerankSettings(BaseModel):
     ``filters.exclude_seen`` overrides it."""
     exclude_unavailable: bool = True
     """Never return items whose catalog record says ``available: false``."""
-    diversity: Literal["none", "mmr"] = "mmr"
-    """``mmr``: maximal marginal relevance over item categories; ``none`` keeps the model's order."""
+    diversity: Literal["none", "mmr"] = "none"
+    """``none`` keeps the model's order (what training optimised and the quality benchmarks
+    measure); ``mmr``: maximal marginal relevance over item categories, trading accuracy for
+    variety (opt in per deployment)."""
     mmr_lambda: float = Field(default=0.9, ge=0.0, le=1.0)
     """Relevance weight of MMR (1.0 = relevance only, lower = more diverse)."""
     max_per_category: int | None = Field(default=None, ge=1)
@@ -76,6 +78,9 @@ class ModelServerSettings(BaseSettings):
     """Read the user's real-time row from the online store on each user request."""
     feature_store: FeatureStoreSettings = FeatureStoreSettings()
     """Feast online store holding users' real-time state (one read per request)."""
+    stream_signals: bool = True
+    """Read the tenant's streaming item state (beside the online rows) when the model blends it
+    (``stream_weights``): session-kNN, co-visitation, trending, on event time."""
     candidate_pool: int = Field(default=100, ge=1, le=10_000)
     """Candidates asked from the model before re-ranking (grown when filters remove too many)."""
     max_n: int = Field(default=200, ge=1, le=1000)

@@ -21,6 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 PREDICT_SPAN = "model_server.predict"
 ONLINE_STORE_SPAN = "online_store.read"
 MODEL_SPAN = "model.recommend"
+STREAM_SPAN = "stream_state.read"
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 

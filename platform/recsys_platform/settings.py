@@ -302,6 +302,9 @@ class StreamSettings(BaseSettings):
     """Longest wait between retries of a failed write (the batch is kept, not committed)."""
     half_life_hours: dict[str, float] = {"news": 6.0, "ecommerce": 168.0, "video": 72.0}
     """How fast category affinities decay, per use case."""
+    item_stats: bool = True
+    """Keep the tenants' streaming item state (trending, co-visitation, sessions for session-kNN)
+    beside the online rows of ``feature_store``; model servers read it per request."""
     attribution: bool = True
     """Join clicks to logged impressions (A/B results); consumes the impressions topics."""
     attribution_default_window_seconds: int = Field(default=1800, ge=1)

@@ -101,6 +101,11 @@ class HybridConfig(BaseModel):
     With bins, the ranker gets ``scoring.TIME_FEATURES``: a candidate's histogram against
     the mean histogram of the history items (items consumed when the user was active)."""
     ranker: RankerConfig = Field(default_factory=RankerConfig)
+    stream_weights: dict[str, float] = Field(default_factory=dict)
+    """Weight of the model's list (``model``) and of each streaming signal (``session_knn``,
+    ``covisit``, ``next_item``, ``trending_<window s>``) in the served blend
+    (``recommenders.stream_blend``); empty = the model alone. Set by the training pipeline from a
+    point-in-time replay of its hold-out (``tune_stream_weights``) unless given."""
     seed: int = 42
     num_threads: int = Field(1, ge=0)
     """Threads for implicit / LightGBM (1 keeps training deterministic)."""

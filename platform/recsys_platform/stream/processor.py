@@ -32,12 +32,20 @@ from recsys_platform.events.log import (
 from recsys_platform.events.schemas import Envelope, decode_envelope
 from recsys_platform.experiments.impression_record import Impression, decode_impression
 from recsys_platform.features.ports import UserFeatureStore
-from recsys_platform.features.state import HISTORY_ITEMS, AppliedEvent, UserState, apply_events
+from recsys_platform.features.state import (
+    HISTORY_ITEMS,
+    AppliedEvent,
+    UserState,
+    apply_events,
+    interaction_weight,
+)
 from recsys_platform.offline.parquet_store import OfflineEvent, OfflineEventStore
 from recsys_platform.provisioning.kafka_topics import topic_name
 from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
 from recsys_platform.stream.metrics import StreamMetrics
+from recsys_platform.streaming.events import ItemEvent
+from recsys_platform.streaming.ports import ItemStatsStore
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +82,7 @@ class StreamProcessor:
         tracer: trace.Tracer | None = None,
         attribution: Attribution | None = None,
         history_items: int = HISTORY_ITEMS,
+        item_stats: ItemStatsStore | None = None,
     ) -> None:
         self._log = event_log
         self._features = features
@@ -90,6 +99,7 @@ class StreamProcessor:
         self._stop = threading.Event()
         self._attribution = attribution
         self._history_items = history_items
+        self._item_stats = item_stats
         self._consumer: EventConsumer = event_log.consumer(
             group_id, events_topic_pattern(topic_prefix, impressions=attribution is not None)
         )
@@ -158,6 +168,8 @@ class StreamProcessor:
         for tenant_id, batch in by_tenant.items():
             self._with_retries("features", partial(self._apply_features, tenant_id, batch))
             self._with_retries("offline", partial(self._append_offline, tenant_id, batch))
+            if self._item_stats is not None:
+                self._with_retries("item_stats", partial(self._apply_item_stats, tenant_id, batch))
         if self._attribution is not None:
             clicks = [(t, env.event) for t, b in by_tenant.items() for _, env in b.envelopes]
             self._with_retries("attribution", partial(self._attribution.apply, impressions, clicks))
@@ -242,6 +254,26 @@ class StreamProcessor:
             self._metrics.freshness.observe(max(0.0, (now - env.received_at).total_seconds()))
         self._metrics.events.labels(tenant_id, "applied").inc(applied)
         self._metrics.events.labels(tenant_id, "duplicate").inc(duplicates)
+
+    def _apply_item_stats(self, tenant_id: str, batch: _TenantBatch) -> None:
+        """Trending, transitions and sessions of the tenant's item state, on event time (one
+        atomic, idempotent write per batch; events for items not in the catalog count too)."""
+        assert self._item_stats is not None
+        events = [
+            ItemEvent(
+                event_id=e.event_id,
+                user_id=e.user_id,
+                item_id=e.item_id,
+                timestamp_ms=e.timestamp_ms,
+                session_id=e.session_id,
+                weight=weight,
+            )
+            for e in (env.event for _, env in batch.envelopes)
+            if e.item_id is not None and (weight := interaction_weight(e.type, e.value)) > 0
+        ]
+        if events:
+            applied = self._item_stats.apply(tenant_id, events)
+            self._metrics.events.labels(tenant_id, "item_stats").inc(applied)
 
     def _append_offline(self, tenant_id: str, batch: _TenantBatch) -> None:
         by_partition: dict[tuple[str, int], list[tuple[ConsumedRecord, Envelope]]] = defaultdict(list)

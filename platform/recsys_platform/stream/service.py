@@ -19,6 +19,7 @@ from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
 from recsys_platform.stream.metrics import StreamMetrics
 from recsys_platform.stream.processor import StreamProcessor
+from recsys_platform.streaming.wiring import item_stats_for
 from recsys_platform.web.health import ReadinessCheck, health_router
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ def build_processor(
         from recsys_platform.features.feast_store import FeastUserFeatureStore
 
         features = FeastUserFeatureStore(settings.feature_store)
+    item_stats = item_stats_for(settings.feature_store) if settings.item_stats else None
     processor = StreamProcessor(
         event_log,
         features,
@@ -51,6 +53,7 @@ def build_processor(
         retry_backoff_max_seconds=settings.retry_backoff_max_seconds,
         half_life_hours=settings.half_life_hours,
         history_items=settings.feature_store.history_items,
+        item_stats=item_stats,
         attribution=(
             Attribution(sessions, settings.attribution_default_window_seconds)
             if settings.attribution
@@ -63,6 +66,8 @@ def build_processor(
         ReadinessCheck("event_log", event_log.check),
         ReadinessCheck("feature_store", features.check),
     ]
+    if item_stats is not None:
+        checks.append(ReadinessCheck("item_stats", item_stats.check))
     return processor, checks
 
 

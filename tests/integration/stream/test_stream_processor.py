@@ -156,3 +156,39 @@ def test_consumer_lag_metric_reaches_zero(path: EventPath) -> None:
             break
     assert sum(processor.lag().values()) == 0
     processor._consumer.close()
+
+
+def test_clicks_update_the_tenants_streaming_item_state_on_event_time(
+    path: EventPath, redis_url: str
+) -> None:
+    from recsys_platform.streaming.redis_store import RedisItemStats
+
+    stats = RedisItemStats(redis_url, key_prefix=f"test:{path.platform.topic_prefix}")
+    key = path.platform.key("news-a", "events:write")
+    try:
+        with path.running(item_stats=stats), gateway_client(path.platform, path.log) as client:
+            batch = [
+                event("k1", user="ann", item="n1", session_id="s1", timestamp="2017-10-01T10:00:00Z"),
+                event("k2", user="ann", item="n2", session_id="s1", timestamp="2017-10-01T10:01:00Z"),
+                event("k3", user="bob", item="n1", session_id="s2", timestamp="2017-10-01T10:02:00Z"),
+                event("k4", user="bob", item="unknown-9", session_id="s2", timestamp="2017-10-01T10:03:00Z"),
+                event(
+                    "k5",
+                    user="bob",
+                    item="n3",
+                    type="skip",
+                    session_id="s2",
+                    timestamp="2017-10-01T10:04:00Z",
+                ),
+            ]
+            assert client.post("/v1/events", json={"events": batch}, headers=auth(key)).status_code == 200
+            path.wait_for("news-a", "bob", lambda s: s.event_count == 3)
+            signals = stats.signals("news-a", ["n1"])
+        # event time (2017), not the wall clock: the 15-minute window ends at the last click
+        assert stats.watermark("news-a") == 1506852180000
+        assert signals.trending[900] == {"n1": 2.0, "n2": 1.0, "unknown-9": 1.0}  # skips do not count
+        assert signals.next_item == {"n2": 1.0, "unknown-9": 1.0}  # items not in the catalog count too
+        assert stats.watermark("news-b") is None  # the other tenant's state is untouched
+    finally:
+        stats.delete_tenant("news-a")
+        stats.close()

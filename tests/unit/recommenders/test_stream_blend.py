@@ -1,0 +1,97 @@
+"""Blending the model's list with streaming signals, and tuning the weights point in time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from recsys_platform.recommenders.stream_blend import (
+    MODEL,
+    blend,
+    columns,
+    signal_names,
+    tune_stream_weights,
+    uses_stream,
+)
+from recsys_platform.streaming.config import StreamingConfig
+from recsys_platform.streaming.events import StreamSignals
+
+
+@dataclass(frozen=True)
+class Scored:
+    item_id: str
+    score: float
+    reason: str = "because you liked x"
+    sources: tuple[str, ...] = ("ease",)
+
+
+def signals(knn: dict[str, float], trend: dict[str, float] | None = None) -> StreamSignals:
+    return StreamSignals(
+        watermark_ms=1,
+        trending={900: trend or {}, 3600: {}, 21600: {}},
+        next_item={},
+        covisit={},
+        session_knn=knn,
+    )
+
+
+NAMES = signal_names(StreamingConfig())
+
+
+def test_columns_scale_each_source_within_the_request() -> None:
+    model = [Scored("a", 10.0), Scored("b", 5.0), Scored("c", 0.0)]
+    items, matrix = columns(model, signals({"b": 4.0, "new": 2.0}), NAMES, exclude={"c"})
+    assert items == ["a", "b", "new"]  # c excluded; "new" comes from the stream only
+    assert matrix[:, 0].tolist() == [1.0, 0.0, 0.0]  # min-max over the model's kept pool
+    assert matrix[:, 1 + NAMES.index("session_knn")].tolist() == [0.0, 1.0, 0.5]
+
+
+def test_model_alone_keeps_the_models_order_and_reasons() -> None:
+    model = [Scored("a", 3.0), Scored("b", 2.0), Scored("c", 1.0)]
+    out = blend(model, signals({"z": 9.0}), {MODEL: 1.0}, NAMES, 3)
+    assert [o.item_id for o in out] == ["a", "b", "c"]
+    assert out[0].reason == "because you liked x"
+    assert not uses_stream({MODEL: 1.0, "session_knn": 0.0}) and uses_stream({"trending_900": 0.3})
+
+
+def test_stream_items_the_model_never_saw_are_recommended_with_their_reason() -> None:
+    model = [Scored("a", 3.0), Scored("b", 2.0)]
+    weights = {MODEL: 0.3, "session_knn": 1.0, "trending_900": 0.5}
+    out = blend(
+        model, signals({"fresh-1": 5.0, "b": 1.0}, {"fresh-2": 7.0}), weights, NAMES, 4, exclude={"a"}
+    )
+    ids = [o.item_id for o in out]
+    assert ids[0] == "fresh-1" and "a" not in ids and "fresh-2" in ids
+    assert out[0].reason == "readers like you right now" and out[0].sources == ("session_knn",)
+    trending = next(o for o in out if o.item_id == "fresh-2")
+    assert trending.reason == "trending now"
+
+
+class NextItemModel:
+    """A stale batch model: always the same popular list (knows nothing of what happens now)."""
+
+    def recommend(self, history: list[str], n: int, **_: object) -> list[Scored]:
+        return [Scored(f"old-{k}", float(100 - k)) for k in range(n) if f"old-{k}" not in history]
+
+
+def test_tuning_picks_the_session_signals_when_they_predict_the_next_click() -> None:
+    rng = np.random.default_rng(0)
+    events = []
+    t = 1_700_000_000.0
+    for s in range(600):  # sessions walk a chain of fresh items: x_k -> x_{k+1}
+        start = int(rng.integers(0, 40))
+        for pos in range(4):
+            t += 7.0
+            events.append((f"u{s}", f"x{start + pos}", 1.0, t, f"s{s}"))
+    cut = events[len(events) // 2][3]
+    weights, report = tune_stream_weights(NextItemModel(), events, cut, max_cases=400)
+    assert report["blend_ndcg_at_10"] > report["model_ndcg_at_10"] + 0.2
+    assert weights["next_item"] > 0 or weights["covisit"] > 0 or weights["session_knn"] > 0
+    assert set(weights) == {MODEL, *NAMES}
+
+
+def test_tuning_keeps_the_model_alone_when_the_stream_adds_nothing() -> None:
+    events = [(f"u{k}", f"old-{k % 5}", 1.0, 1_700_000_000.0 + k, None) for k in range(50)]
+    weights, report = tune_stream_weights(NextItemModel(), events, 1_700_000_025.0)
+    assert report["blend_ndcg_at_10"] >= report["model_ndcg_at_10"]
+    assert weights[MODEL] == 1.0
