@@ -11,7 +11,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from recsys_model_servers.features import UserFeatureReader, merge_history
+from recsys_platform.recommenders.stream_blend import MODEL, SIGNAL_CANDIDATES, blend, uses_stream
+
+from recsys_model_servers.features import StreamSignalReader, UserFeatureReader, merge_history
 from recsys_model_servers.loader import ItemScoringModel, LoadedModel, ScoredItemLike
 from recsys_model_servers.rerank import (
     Candidate,
@@ -34,7 +36,13 @@ from recsys_model_servers.schemas import (
     request_kind,
 )
 from recsys_model_servers.settings import RerankSettings
-from recsys_model_servers.tracing import MODEL_SPAN, ONLINE_STORE_SPAN, RequestTracer, hash_user_id
+from recsys_model_servers.tracing import (
+    MODEL_SPAN,
+    ONLINE_STORE_SPAN,
+    STREAM_SPAN,
+    RequestTracer,
+    hash_user_id,
+)
 
 #: Candidate pool growth when filters leave fewer than ``n`` items.
 POOL_GROWTH = 4
@@ -70,6 +78,10 @@ class _UserContext:
     affinity: Mapping[str, float] | None
     cold: bool
     now: float
+    session_items: list[str]
+    """The current session's items, most recent first (the request's history first)."""
+    session_key: str
+    """The session as the streaming state names it (its id, or ``u:<user>``)."""
 
 
 class RecommendationService:
@@ -82,10 +94,12 @@ class RecommendationService:
         features: UserFeatureReader,
         tracer: RequestTracer | None = None,
         clock: Callable[[], float] = time.time,
+        signals: StreamSignalReader | None = None,
     ) -> None:
         self.config = config
         self._models = models
         self._features = features
+        self._signals = signals
         self._tracer = tracer or RequestTracer(None)
         self._clock = clock
         self._similar_rerank = config.rerank.model_copy(
@@ -156,7 +170,30 @@ class RecommendationService:
         cold = bool(is_cold(history)) if callable(is_cold) else known < loaded.cold_start_threshold
         span.set_attribute("recsys.history.length", known)
         span.set_attribute("recsys.cold_start", cold)
-        return _UserContext(history, seen, features.state.category_affinity or None, cold, self._clock())
+        state = features.state
+        same_session = request.session_id is None or request.session_id == state.session_id
+        session_items = merge_history(request.history, state.session_items if same_session else ())
+        session_key = request.session_id or state.session_id or "u:" + request.user_id
+        return _UserContext(
+            history,
+            seen,
+            # The model computes a user's category affinity from the history, as it did for every
+            # training row; the online row's decayed affinity would be a feature it never saw.
+            # Only a user without any known history item gets the online one (cold start).
+            (state.category_affinity or None) if known == 0 else None,
+            cold,
+            self._clock(),
+            session_items,
+            session_key,
+        )
+
+    def _stream(self, loaded: LoadedModel, user: _UserContext, k: int) -> tuple[dict[str, float], Any]:
+        """The model's streaming blend weights and this request's signals (None: model alone)."""
+        weights = dict(getattr(getattr(loaded.model, "config", None), "stream_weights", None) or {})
+        if self._signals is None or not uses_stream(weights):
+            return weights, None
+        with self._tracer.child(STREAM_SPAN, {"recsys.session.items": len(user.session_items)}):
+            return weights, self._signals.read(user.session_items, user.session_key, k)
 
     def _for_user(self, request: UserRequest, loaded: LoadedModel, span: Any) -> Response:
         exclude_seen = request.filters.exclude_seen
@@ -164,9 +201,11 @@ class RecommendationService:
             exclude_seen = self.config.rerank.exclude_seen
         user = self._user_context(request, loaded, span, exclude_seen)
         history, seen, affinity, cold, now = user.history, user.seen, user.affinity, user.cold, user.now
+        weights, signals = self._stream(loaded, user, SIGNAL_CANDIDATES)
+        names = [name for name in weights if name != MODEL]
 
         def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
-            return loaded.model.recommend(
+            listed = loaded.model.recommend(
                 history,
                 pool,
                 exclude=exclude,
@@ -174,6 +213,9 @@ class RecommendationService:
                 now=now,
                 exclude_history=exclude_seen,
             )
+            if signals is None:
+                return listed
+            return blend(listed, signals, weights, names, pool, exclude)
 
         items = self._ranked(request, loaded, generate, seen, self.config.rerank, now)
         if len(items) < request.n:

@@ -76,11 +76,21 @@ def test_stored_recent_items_drive_the_list_and_are_never_returned(
     assert item_ids(r) == ["i11", "i12", "i13", "i14"]
     assert r["items"][0]["reason"] == "because you liked i10"
     call = fake_model.calls[-1][1]
-    assert call["history"] == ["i10", "i3"] and call["affinity"] == {"c1": 2.0}
+    # warm: the model derives affinity from the history, as in training (not the online value)
+    assert call["history"] == ["i10", "i3"] and call["affinity"] is None
     # a new click (most recent first) changes the next list
     user_store.write(TENANT, [UserState("u1", recent_items=("i20", "i10", "i3"))])
     (r2,) = ask(service, {"user_id": "u1", "n": 2})
     assert item_ids(r2) == ["i21", "i22"]
+
+
+def test_a_user_without_known_history_gets_the_online_affinity(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    user_store.write(TENANT, [UserState("u1", recent_items=("unknown-1",), category_affinity={"c1": 2.0})])
+    service, _ = make_service(fake_model, user_store)
+    ask(service, {"user_id": "u1", "n": 2})
+    assert fake_model.calls[-1][1]["affinity"] == {"c1": 2.0}
 
 
 def test_disliked_items_are_not_scored_from_but_never_returned(
@@ -227,3 +237,48 @@ def test_spans_continue_the_callers_trace_and_hash_the_user(
     assert attrs["recsys.user_hash"] == hash_user_id(TENANT, "alice@example.com")
     assert "alice@example.com" not in repr([dict(s.attributes or {}) for s in exporter.get_finished_spans()])
     assert dict(spans["online_store.read"].attributes or {})["recsys.features.status"] == "unknown_user"
+
+
+class BrokenStats:
+    def signals(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("redis down")
+
+
+def test_streaming_signals_blend_into_the_list_when_the_model_weights_them(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    from recsys_model_servers.features import StreamSignalReader
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.memory import MemoryItemStats
+
+    stats = MemoryItemStats()
+    t = 1_700_000_000_000
+    # other readers of i3 went on to "fresh" (not in the model) and to i7
+    stats.apply(
+        TENANT,
+        [
+            ItemEvent(f"e{k}{p}", f"r{k}", item, t + k * 10 + p, f"s{k}")
+            for k in range(5)
+            for p, item in enumerate(("i3", "fresh", "i7"))
+        ],
+    )
+    user_store.write(TENANT, [UserState("u1", recent_items=("i3",), session_id="now", session_items=("i3",))])
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    reader = UserFeatureReader(user_store, TENANT)
+    plain = RecommendationService(
+        config, holder, reader, clock=lambda: NOW, signals=StreamSignalReader(stats, TENANT)
+    )
+    assert item_ids(ask(plain, {"user_id": "u1", "n": 3})[0]) == ["i0", "i1", "i2"]  # no weights: model alone
+    fake_model.config.stream_weights = {"model": 0.2, "session_knn": 1.0}
+    (r,) = ask(plain, {"user_id": "u1", "n": 3})
+    assert item_ids(r)[:2] == ["i7", "fresh"] or item_ids(r)[:2] == ["fresh", "i7"]
+    assert "i3" not in item_ids(r)
+    broken = RecommendationService(
+        config,
+        holder,
+        reader,
+        clock=lambda: NOW,
+        signals=StreamSignalReader(BrokenStats(), TENANT),  # type: ignore[arg-type]
+    )
+    assert item_ids(ask(broken, {"user_id": "u1", "n": 3})[0]) == ["i0", "i1", "i2"]
