@@ -41,11 +41,11 @@ class DataWindow:
 
 
 def load_events(offline_root: str | Path, tenant_id: str, params: TrainingParams) -> pd.DataFrame:
-    """Weighted interactions ``user_id, item_id, value, timestamp (unix s)`` sorted by time."""
+    """Weighted interactions ``user_id, item_id, value, timestamp (unix s), session_id`` sorted by time."""
     from recsys_platform.offline.parquet_store import OfflineEventStore
 
     table = OfflineEventStore(offline_root).read(tenant_id, params.start, params.end)
-    frame = table.select(["user_id", "item_id", "type", "value", "timestamp"]).to_pandas()
+    frame = table.select(["user_id", "item_id", "type", "value", "timestamp", "session_id"]).to_pandas()
     frame = frame[frame["item_id"].notna() & frame["type"].isin(list(EVENT_WEIGHTS))]
     weights = frame["type"].map(EVENT_WEIGHTS).astype(float)
     ratings = frame["type"] == "rating"
@@ -57,6 +57,7 @@ def load_events(offline_root: str | Path, tenant_id: str, params: TrainingParams
             "item_id": frame["item_id"].astype(str),
             "value": weights.to_numpy(dtype=float),
             "timestamp": ts.astype("datetime64[ns, UTC]").astype("int64").to_numpy() / 1e9,
+            "session_id": frame["session_id"].astype(object).where(frame["session_id"].notna(), None),
         }
     )
     out = out[out["value"] > 0]

@@ -44,6 +44,10 @@ class TrainingParams(BaseModel):
     model was trained on; below it the champion is kept (and a first model is not promoted)."""
     min_holdout_users: int = Field(default=10, ge=1)
     """The gate decides only when at least this many hold-out users have such an interaction."""
+    stream_blend: bool = True
+    """Tune the weights of the streaming generators (session-kNN, co-visitation, trending) against
+    the model on a point-in-time replay of the hold-out, and serve that blend (unless
+    ``model.stream_weights`` is given)."""
     model: dict[str, Any] = Field(default_factory=dict)
     """Hyper-parameter overrides, validated as ``HybridConfig`` fields."""
 

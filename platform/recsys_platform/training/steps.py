@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -83,12 +84,34 @@ def train(
         now = float(events["timestamp"].max())
         train_part, _ = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
         eval_model = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
+        if params.stream_blend and not config.stream_weights:
+            eval_model = _with_stream_weights(eval_model, events, train_part)
         save_model(eval_model, eval_model_dir)
         if params.refit_on_all:
-            final = HybridRecommender.fit(interactions, catalog=catalog, config=config, now=now)
+            tuned = config.model_copy(update={"stream_weights": eval_model.config.stream_weights})
+            final = HybridRecommender.fit(interactions, catalog=catalog, config=tuned, now=now)
+            final.state.validation.update(
+                {k: v for k, v in eval_model.state.validation.items() if k.startswith("stream_")}
+            )
             save_model(final, model_dir)
         else:
             shutil.copytree(eval_model_dir, model_dir, dirs_exist_ok=True)
+
+
+def _with_stream_weights(model: Any, events: Any, train_part: Any) -> Any:
+    """The model with the streaming blend weights tuned on a point-in-time replay of the hold-out
+    (``stream_blend.tune_stream_weights``); its report goes into the model's validation figures."""
+    from recsys_platform.recommenders.hybrid import HybridRecommender
+    from recsys_platform.recommenders.stream_blend import tune_stream_weights
+
+    if train_part.timestamps is None or not len(train_part.timestamps):
+        return model
+    cut = float(train_part.timestamps.max())
+    weights, report = tune_stream_weights(model, _replay_rows(events), cut)
+    log.info("streaming blend weights %s (%s)", weights, report)
+    tuned = HybridRecommender(model.config.model_copy(update={"stream_weights": weights}), model.state)
+    tuned.state.validation.update({f"stream_{k}": float(v) for k, v in report.items()})
+    return tuned
 
 
 def evaluate(
@@ -151,6 +174,7 @@ def evaluate_candidate(
     baseline = evaluate_model(cast(Any, _PopularityBaseline(candidate)), train_part, test_part)
     for key in ("ndcg_at_10", "recall_at_10", "map_at_10", "precision_at_10"):
         metrics[f"baseline_popularity_{key}"] = float(baseline[key])
+    scorer = _served_replay(candidate, events, train_part, metrics)
     champion = registry.get_champion(tenant_id)
     if champion is not None:
         # the registered model's last event: all events, or the cut without refit_on_all
@@ -168,9 +192,59 @@ def evaluate_candidate(
                 candidate_ndcg=metrics["ndcg_at_10"],
                 now=float(events["timestamp"].max()),
                 data_end=float(data_end),
+                scorer=scorer,
             )
         )
     return metrics
+
+
+def _served_replay(
+    candidate: Any, events: pd.DataFrame, train_part: Any, metrics: dict[str, float]
+) -> Callable[[Any], float] | None:
+    """When the candidate serves a streaming blend, the gate decides on what serving computes.
+
+    The user-level hold-out above scores the batch model alone; a model whose list blends the
+    streaming signals (news: most clicks go to items published after training) is judged on the
+    point-in-time replay of the same hold-out instead (``stream_blend.replay_cases``, measured
+    when its weights were tuned): ``ndcg_at_10`` is the blend's next-event nDCG@10, the baseline
+    is recent-popular on the same events, reachability the share of events whose item was among
+    the served candidates. The batch figures stay, prefixed ``batch_``. Returns the scorer of a
+    champion on the same replay (its own blend), or None for a batch-only candidate.
+    """
+    from recsys_platform.recommenders.stream_blend import replay_cases, replay_ndcg, uses_stream
+
+    validation = candidate.state.validation
+    if not uses_stream(candidate.config.stream_weights) or "stream_blend_ndcg_at_10" not in validation:
+        return None
+    for key in ("ndcg_at_10", "holdout_reachability", "holdout_reachable_users"):
+        metrics[f"batch_{key}"] = metrics[key]
+    metrics["batch_baseline_popularity_ndcg_at_10"] = metrics["baseline_popularity_ndcg_at_10"]
+    cases = validation.get("stream_cases", 0.0)
+    metrics["ndcg_at_10"] = validation["stream_blend_ndcg_at_10"]
+    metrics["baseline_popularity_ndcg_at_10"] = validation.get("stream_recent_popular_ndcg_at_10", 0.0)
+    metrics["holdout_reachability"] = validation.get("stream_reachable", 0.0)
+    metrics["holdout_reachable_users"] = float(round(metrics["holdout_reachability"] * cases))
+    metrics["gate_served_replay"] = 1.0
+    rows = list(_replay_rows(events))
+    cut = float(train_part.timestamps.max())
+
+    def score(model: Any) -> float:
+        return replay_ndcg(replay_cases(model, rows, cut), model.config.stream_weights)
+
+    return score
+
+
+def _replay_rows(events: pd.DataFrame) -> Iterator[tuple[str, str, float, float, str | None]]:
+    """``(user, item, weight, unix s, session)`` of an events frame, for the streaming replays."""
+    sessions = events["session_id"] if "session_id" in events else [None] * len(events)
+    yield from zip(
+        events["user_id"].astype(str),
+        events["item_id"].astype(str),
+        events["value"].astype(float),
+        events["timestamp"].astype(float),
+        (None if s is None or s != s else str(s) for s in sessions),  # s != s: NaN
+        strict=True,
+    )
 
 
 class _PopularityBaseline:
@@ -213,6 +287,7 @@ def _champion_comparison(
     candidate_ndcg: float,
     now: float,
     data_end: float,
+    scorer: Callable[[Any], float] | None = None,
 ) -> dict[str, float]:
     """The champion's ndcg@10 on the candidate's hold-out, on equal terms with the candidate.
 
@@ -225,7 +300,9 @@ def _champion_comparison(
     ``now`` is the reference time the candidate was fitted with; ``data_end`` the last event of
     the model that will be registered (``gate_newer_data``: it ends after the champion's data).
     On failure (an artifact this code cannot read) only ``champion_version`` is returned and the
-    gate falls back to the champion's logged metric, saying so.
+    gate falls back to the champion's logged metric, saying so. ``scorer`` replaces the hold-out
+    ndcg@10 (a candidate judged on the served streaming replay); the recipe then is the config
+    without the tuned ``stream_weights``, which every run sets anew.
     """
     import tempfile
 
@@ -240,15 +317,24 @@ def _champion_comparison(
         with tempfile.TemporaryDirectory(prefix="recsys-champion-") as tmp:
             folder = registry.download(tenant_id, champion.version, Path(tmp) / "model")
             config = _saved_config(folder)
-            same = config.model_dump(mode="json") == candidate.config.model_dump(mode="json")
+            ignore = {"stream_weights"} if scorer is not None else set()
+            same = config.model_dump(mode="json", exclude=ignore) == candidate.config.model_dump(
+                mode="json", exclude=ignore
+            )
+
+            def measure(model: Any) -> float:
+                if scorer is not None:
+                    return scorer(model)
+                return float(evaluate_model(model, train_part, test_part)["ndcg_at_10"])
+
             saw_holdout = seen_until is None or bool((test_part.timestamps <= seen_until).any())
             if not saw_holdout:
-                score = evaluate_model(load_model(folder), train_part, test_part)["ndcg_at_10"]
+                score = measure(load_model(folder))
             elif same:
                 score = candidate_ndcg
             else:
                 refit = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
-                score = evaluate_model(refit, train_part, test_part)["ndcg_at_10"]
+                score = measure(refit)
         out["gate_same_recipe"] = float(same)
         out["gate_champion_refit"] = float(saw_holdout)
         out["champion_ndcg_at_10"] = float(score)
