@@ -161,6 +161,7 @@ TUNE_K = 10
 class _Case:
     matrix: F64
     target: int  # row of the target item, -1 when it is not among the candidates
+    user: str = ""
 
 
 def _ndcg(cases: list[_Case], w: F64, k: int = TUNE_K) -> float:
@@ -221,7 +222,7 @@ def replay_cases(
                 signals = store.signals(tenant, session_items, k=SIGNAL_CANDIDATES, exclude_session=key)
                 listed = model.recommend(history, pool, exclude=history)
                 items, matrix = columns(listed, signals, names, set(history))
-                cases.append(_Case(matrix, items.index(item) if item in items else -1))
+                cases.append(_Case(matrix, items.index(item) if item in items else -1, user))
         pending.append(ItemEvent(f"e{i}", user, item, int(ts * 1000), session, float(weight)))
         hist = histories.setdefault(user, [])
         if item in hist:
@@ -283,6 +284,8 @@ def tune_stream_weights(
     report = {
         "cases": float(len(cases)),
         "reachable": float(sum(c.target >= 0 for c in cases)) / len(cases),
+        "users": float(len({c.user for c in cases})),
+        "reachable_users": float(len({c.user for c in cases if c.target >= 0})),
         "model_ndcg_at_10": base,
         "recent_popular_ndcg_at_10": _ndcg(cases, weight_vector(recent, names)),
         "blend_ndcg_at_10": best_score,

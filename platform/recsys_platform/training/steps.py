@@ -216,14 +216,15 @@ def _served_replay(
     validation = candidate.state.validation
     if not uses_stream(candidate.config.stream_weights) or "stream_blend_ndcg_at_10" not in validation:
         return None
-    for key in ("ndcg_at_10", "holdout_reachability", "holdout_reachable_users"):
+    for key in ("ndcg_at_10", "holdout_reachability", "holdout_reachable_users", "holdout_users"):
         metrics[f"batch_{key}"] = metrics[key]
     metrics["batch_baseline_popularity_ndcg_at_10"] = metrics["baseline_popularity_ndcg_at_10"]
-    cases = validation.get("stream_cases", 0.0)
     metrics["ndcg_at_10"] = validation["stream_blend_ndcg_at_10"]
     metrics["baseline_popularity_ndcg_at_10"] = validation.get("stream_recent_popular_ndcg_at_10", 0.0)
     metrics["holdout_reachability"] = validation.get("stream_reachable", 0.0)
-    metrics["holdout_reachable_users"] = float(round(metrics["holdout_reachability"] * cases))
+    metrics["holdout_reachable_users"] = validation.get("stream_reachable_users", 0.0)
+    metrics["holdout_users"] = validation.get("stream_users", 0.0)
+    metrics["holdout_replay_events"] = validation.get("stream_cases", 0.0)
     metrics["gate_served_replay"] = 1.0
     rows = list(_replay_rows(events))
     cut = float(train_part.timestamps.max())
