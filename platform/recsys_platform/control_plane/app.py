@@ -48,6 +48,10 @@ def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
         from recsys_platform.provisioning.feast_project import FeastProvisioner
 
         provisioners.append(FeastProvisioner(settings.feature_store))
+        from recsys_platform.provisioning.item_stats import ItemStatsProvisioner
+        from recsys_platform.streaming.wiring import item_stats_for
+
+        provisioners.append(ItemStatsProvisioner(item_stats_for(settings.feature_store)))
     if settings.mlflow.provision:
         from recsys_platform.provisioning.mlflow_registry import MlflowRegistryProvisioner
 
