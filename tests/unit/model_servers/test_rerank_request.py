@@ -30,7 +30,10 @@ def test_user_id_with_items_is_a_rerank_request() -> None:
         ({"user_id": "u", "items": ["i1", "i2", "i1"]}, "instances[1].items.2: duplicate of items.0 ('i1')"),
         ({"user_id": "u", "items": ["i1"], "n": 2}, "instances[1].n: must be in 1..1 (the number of items)"),
         ({"user_id": "u", "items": ["i1"], "n": 0}, "instances[1].n: must be in 1..1"),
-        ({"user_id": "u", "items": ["i1"], "filters": {"exclude_seen": "yes"}}, "instances[1].filters.exclude_seen: Input"),
+        (
+            {"user_id": "u", "items": ["i1"], "filters": {"exclude_seen": "yes"}},
+            "instances[1].filters.exclude_seen: Input",
+        ),
         ({"user_id": "u", "items": ["i1"], "filters": {"x": 1}}, "instances[1].filters.x: unknown field"),
         ({"user_id": "u", "items": ["i1"], "colour": 1}, "instances[1].colour: unknown field"),
     ],
