@@ -70,6 +70,11 @@ class Interactions:
         if lengths != {n}:
             raise ValueError("user_ids, item_ids, values and timestamps must have the same length")
 
+    def subset(self, mask: npt.NDArray[np.bool_]) -> Interactions:
+        """The events where ``mask`` is true."""
+        times = self.timestamps[mask] if self.timestamps is not None else None
+        return Interactions(self.user_ids[mask], self.item_ids[mask], self.values[mask], times)
+
     @classmethod
     def from_frame(
         cls,
@@ -184,3 +189,18 @@ def python_stratified_split(
     in_train = (rank <= (ratio * groups[group_col].transform("count")).round()).to_numpy()
     data = data.drop(columns="_draw")
     return data[in_train], data[~in_train]
+
+
+def train_histories(train: Interactions) -> dict[str, list[str]]:
+    """Each user's distinct training items, most recent first (what the online store keeps)."""
+    frame = pd.DataFrame(
+        {
+            "u": np.asarray(train.user_ids).astype(str),
+            "i": np.asarray(train.item_ids).astype(str),
+            "t": train.timestamps if train.timestamps is not None else np.arange(len(train)),
+            "o": np.arange(len(train)),
+        }
+    )
+    frame = frame.sort_values(["u", "t", "o"], ascending=[True, False, False], kind="stable")
+    frame = frame.drop_duplicates(["u", "i"])
+    return {str(u): g["i"].tolist() for u, g in frame.groupby("u", sort=False)}

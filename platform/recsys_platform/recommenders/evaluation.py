@@ -6,20 +6,12 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy.sparse import csr_matrix
 
-from recsys_platform.recommenders.data import IdIndex, Interactions
+from recsys_platform.recommenders.data import IdIndex, Interactions, train_histories
 from recsys_platform.recommenders.exceptions import InsufficientDataError
 from recsys_platform.recommenders.hybrid import HybridRecommender
 from recsys_platform.recommenders.metrics import evaluate
-
-
-def _subset(interactions: Interactions, mask: npt.NDArray[np.bool_]) -> Interactions:
-    times = interactions.timestamps[mask] if interactions.timestamps is not None else None
-    return Interactions(
-        interactions.user_ids[mask], interactions.item_ids[mask], interactions.values[mask], times
-    )
 
 
 def temporal_split(
@@ -43,26 +35,11 @@ def temporal_split(
     train_mask = times <= cut
     if train_mask.all() or not train_mask.any():
         raise InsufficientDataError("a temporal split needs events at more than one time")
-    train, test = _subset(interactions, train_mask), _subset(interactions, ~train_mask)
+    train, test = interactions.subset(train_mask), interactions.subset(~train_mask)
     if drop_unknown_items:
         known = np.isin(test.item_ids, np.unique(train.item_ids))
-        test = _subset(test, known)
+        test = test.subset(known)
     return train, test
-
-
-def train_histories(train: Interactions) -> dict[str, list[str]]:
-    """Each user's distinct training items, most recent first (what the online store keeps)."""
-    frame = pd.DataFrame(
-        {
-            "u": np.asarray(train.user_ids).astype(str),
-            "i": np.asarray(train.item_ids).astype(str),
-            "t": train.timestamps if train.timestamps is not None else np.arange(len(train)),
-            "o": np.arange(len(train)),
-        }
-    )
-    frame = frame.sort_values(["u", "t", "o"], ascending=[True, False, False], kind="stable")
-    frame = frame.drop_duplicates(["u", "i"])
-    return {str(u): g["i"].tolist() for u, g in frame.groupby("u", sort=False)}
 
 
 def holdout_reachability(

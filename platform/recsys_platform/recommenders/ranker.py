@@ -19,7 +19,7 @@ import pandas as pd
 
 from recsys_platform.recommenders import scoring
 from recsys_platform.recommenders.config import HybridConfig
-from recsys_platform.recommenders.data import Interactions
+from recsys_platform.recommenders.data import Interactions, train_histories
 from recsys_platform.recommenders.exceptions import InsufficientDataError
 from recsys_platform.recommenders.model_state import fit_state
 
@@ -60,13 +60,6 @@ def validation_holdout(
     return out
 
 
-def _subset(interactions: Interactions, mask: npt.NDArray[np.bool_]) -> Interactions:
-    times = interactions.timestamps[mask] if interactions.timestamps is not None else None
-    return Interactions(
-        interactions.user_ids[mask], interactions.item_ids[mask], interactions.values[mask], times
-    )
-
-
 @dataclass
 class _Group:
     fold: int
@@ -80,8 +73,6 @@ class _Group:
 def _groups(
     model: HybridRecommender, inner: Interactions, held: Interactions, config: HybridConfig, fold: int = 0
 ) -> list[_Group]:
-    from recsys_platform.recommenders.evaluation import train_histories
-
     histories = train_histories(inner)
     val = pd.DataFrame(
         {"u": np.asarray(held.user_ids).astype(str), "i": np.asarray(held.item_ids).astype(str)}
@@ -263,7 +254,7 @@ def fit_with_ranker(
             config.ranker.validation_split,
             config.seed + fold,
         )
-        inner, held = _subset(interactions, ~held_mask), _subset(interactions, held_mask)
+        inner, held = interactions.subset(~held_mask), interactions.subset(held_mask)
         try:
             fold_model = cls(inner_config, fit_state(inner, catalog, inner_config, None))
         except InsufficientDataError as exc:

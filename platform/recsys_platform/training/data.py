@@ -197,15 +197,3 @@ def read_frames(events_path: str, catalog_path: str) -> tuple[pd.DataFrame, pd.D
     catalog = pd.DataFrame(rows, columns=list(CATALOG_COLUMNS))
     catalog["created_at"] = pd.to_numeric(catalog["created_at"], errors="coerce")
     return events, normalise_catalog(catalog) if len(catalog) else catalog
-
-
-def subset(interactions: Any, mask: Any) -> Any:
-    """The events of ``interactions`` where ``mask`` is true."""
-    from recsys_platform.recommenders.data import Interactions
-
-    return Interactions(
-        user_ids=interactions.user_ids[mask],
-        item_ids=interactions.item_ids[mask],
-        values=interactions.values[mask],
-        timestamps=None if interactions.timestamps is None else interactions.timestamps[mask],
-    )

@@ -225,7 +225,7 @@ def _served_replay(
     metrics["holdout_reachable_users"] = validation.get("stream_reachable_users", 0.0)
     metrics["holdout_users"] = validation.get("stream_users", 0.0)
     metrics["holdout_replay_events"] = validation.get("stream_cases", 0.0)
-    metrics["gate_served_replay"] = 1.0
+    metrics["served_replay"] = 1.0
     rows = list(_replay_rows(events))
     cut = float(train_part.timestamps.max())
 
