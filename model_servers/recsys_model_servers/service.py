@@ -288,6 +288,14 @@ class RecommendationService:
         ranked = normalize_scores(_candidates(scored, loaded.items))
         unknown = [c for c in kept if c.item_id not in loaded.items]
         n = request.n if request.n is not None else len(request.items)
+        weights, signals = self._stream(loaded, user, SIGNAL_CANDIDATES)
+        if signals is not None:  # the served blend orders known and unknown items together
+            names = [name for name in weights if name != MODEL]
+            order = [c.item_id for c in ranked + unknown]
+            blended = {
+                b.item_id: b for b in blend(scored, signals, weights, names, len(order), include=order)
+            }
+            return self._response(_in_blend_order(ranked + unknown, blended)[:n], loaded, cold)
         return self._response((ranked + unknown)[:n], loaded, cold)
 
     def _ranked(
@@ -364,6 +372,24 @@ def _score_items(
     found = {s.item_id for s in listed}
     rest = [Candidate(i, floor, "not in the model's list", ()) for i in items if i not in found]
     return [*listed, *rest]
+
+
+def _in_blend_order(kept: Sequence[Candidate], blended: Mapping[str, ScoredItemLike]) -> list[Candidate]:
+    """The kept items by their blended score (ties: the order they had), reasons from the blend."""
+    position = {c.item_id: k for k, c in enumerate(kept)}
+
+    def key(c: Candidate) -> tuple[float, int]:
+        b = blended.get(c.item_id)
+        return (-(b.score if b is not None else 0.0), position[c.item_id])
+
+    out = []
+    for c in sorted(kept, key=key):
+        b = blended.get(c.item_id)
+        if b is None:
+            out.append(Candidate(c.item_id, 0.0, c.reason, c.sources, c.info))
+        else:
+            out.append(Candidate(c.item_id, b.score, b.reason, tuple(b.sources), c.info))
+    return out
 
 
 def _candidates(scored: Sequence[ScoredItemLike], items: Mapping[str, ItemInfo]) -> list[Candidate]:

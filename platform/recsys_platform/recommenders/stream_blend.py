@@ -71,16 +71,19 @@ def columns(
     names: Sequence[str],
     exclude: Collection[str] = (),
     per_signal: int = SIGNAL_CANDIDATES,
+    include: Sequence[str] | None = None,
 ) -> tuple[list[str], F64]:
     """The request's candidates and their columns ``[model, *names]``, each scaled to [0, 1].
 
     Candidates: the model's items (``item_id``/``score``), then each signal's ``per_signal``
-    best items, minus ``exclude``. The model column is min-max scaled over the model's pool
-    (0 for items it did not return); a signal column is divided by the signal's best score.
+    best items, minus ``exclude``; with ``include`` exactly those items (re-ranking a given
+    list). The model column is min-max scaled over the model's pool (0 for items it did not
+    return); a signal column is divided by the signal's best score among its top items.
     """
-    order: dict[str, int] = {}
+    order: dict[str, int] = {i: k for k, i in enumerate(include)} if include is not None else {}
+    grow = include is None
     for s in model_items:
-        if s.item_id not in exclude and s.item_id not in order:
+        if grow and s.item_id not in exclude and s.item_id not in order:
             order[s.item_id] = len(order)
     tops: list[list[tuple[str, float]]] = []
     for name in names:
@@ -88,7 +91,7 @@ def columns(
         top = [(i, v) for i, v in top if i not in exclude and v > 0][:per_signal]
         tops.append(top)
         for item, _ in top:
-            if item not in order:
+            if grow and item not in order:
                 order[item] = len(order)
     matrix = np.zeros((len(order), 1 + len(names)))
     finite = [float(s.score) for s in model_items if s.item_id in order and math.isfinite(float(s.score))]
@@ -123,13 +126,15 @@ def blend(
     names: Sequence[str],
     n: int,
     exclude: Collection[str] = (),
+    include: Sequence[str] | None = None,
 ) -> list[BlendedItem]:
-    """The ``n`` best candidates of the model and the streaming signals, by weighted column sum.
+    """The ``n`` best candidates of the model and the streaming signals, by weighted column sum
+    (with ``include``: exactly those items, ordered).
 
     An item keeps the model's reason and sources when the model returned it; a streaming-only
     item gets the reason of its strongest weighted signal.
     """
-    items, matrix = columns(model_items, signals, names, exclude)
+    items, matrix = columns(model_items, signals, names, exclude, include=include)
     if not items:
         return []
     w = weight_vector(weights, names)

@@ -95,3 +95,12 @@ def test_tuning_keeps_the_model_alone_when_the_stream_adds_nothing() -> None:
     weights, report = tune_stream_weights(NextItemModel(), events, 1_700_000_025.0)
     assert report["blend_ndcg_at_10"] >= report["model_ndcg_at_10"]
     assert weights[MODEL] == 1.0
+
+
+def test_a_given_list_is_ordered_by_the_blend_and_keeps_only_its_items() -> None:
+    model = [Scored("a", 3.0), Scored("b", 1.0)]
+    weights = {MODEL: 0.5, "trending_900": 1.0}
+    trend = {"c": 9.0, "z": 10.0, "b": 9.0}  # z is trending most but was not given
+    out = blend(model, signals({}, trend), weights, NAMES, 3, include=["a", "b", "c"])
+    # b: model 0 + trending 0.9; c: 0.9 (unknown to the model); a: model 0.5 * 1
+    assert [o.item_id for o in out] == ["b", "c", "a"]
