@@ -19,6 +19,7 @@ docs/benchmarks.md unless ``--no-write``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -39,6 +40,21 @@ from _open_loop import open_loop  # noqa: E402
 from freshness import free_port, percentile, process, service_env  # noqa: E402
 
 TENANT = "latency-shop"
+#: The blend a trained model carries (shape of what the pipeline tunes; the values do not matter
+#: for latency): every signal read and blended per request.
+STREAM_WEIGHTS = {
+    "model": 1.0,
+    "session_knn": 0.3,
+    "covisit": 0.3,
+    "next_item": 0.1,
+    "trending_900": 0.1,
+    "trending_3600": 0.1,
+    "trending_21600": 0.1,
+}
+STREAM_NOTE = (
+    " and reads the tenant's streaming item state (Redis: session-kNN over the user's last 10 "
+    "items, co-visitation, next-item, three trending windows) and blends it with the model's list"
+)
 N_ITEMS, N_USERS, PER_USER = 5_000, 2_000, 20
 BARE_APP = """
 import sys
@@ -130,6 +146,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of each rate and target")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument(
+        "--no-stream",
+        action="store_true",
+        help="serve the model alone (no streaming item state read and blended per request)",
+    )
+    parser.add_argument(
         "--model-dir",
         type=Path,
         help="cache of the trained artifact: reused when it holds one, else the fit is saved there",
@@ -147,6 +168,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     from recsys_platform.recommenders.catalog_frame import catalog_frame
     from recsys_platform.recommenders.data import Interactions
     from recsys_platform.recommenders.hybrid import HybridRecommender
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.wiring import item_stats_for
 
     items, clicks = synthetic_tenant()
     frame = pd.DataFrame(clicks, columns=["user_id", "item_id", "ts"])
@@ -163,19 +186,44 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             model_dir = args.model_dir / "model"
         save_model(model, model_dir)
     fit_seconds = time.perf_counter() - fit_started
-    # every user's real-time row, as the stream processor would have written it
+    plain_dir = model_dir
+    if not args.no_stream:  # the model blends the streaming signals, as trained models do
+        from recsys_platform.recommenders.artifact import load_model
+
+        served = load_model(model_dir)
+        served.config.stream_weights = STREAM_WEIGHTS
+        model_dir = work / "model-stream"
+        save_model(served, model_dir)
+    # every user's real-time row and the tenant's item state, as the stream processor writes them
     recent: dict[str, list[str]] = {}
     for user, item, _ in sorted(clicks, key=lambda c: -c[2]):
         recent.setdefault(user, []).append(item)
     FeastUserFeatureStore(fs).write(
         TENANT,
         [
-            UserState(user_id=u, recent_items=tuple(r[:50]), event_count=len(r), last_event_ms=1)
+            UserState(
+                user_id=u,
+                recent_items=tuple(r),
+                recent_weights=(1.0,) * len(r),
+                session_items=tuple(r[:10]),
+                event_count=len(r),
+                last_event_ms=1,
+            )
             for u, r in recent.items()
         ],
     )
+    stats = item_stats_for(fs)
+    ordered = sorted(clicks, key=lambda c: c[2])
+    for start in range(0, len(ordered), 1000):
+        stats.apply(
+            TENANT,
+            [
+                ItemEvent(f"b{start + k}", u, i, int(ts * 1000), None)
+                for k, (u, i, ts) in enumerate(ordered[start : start + 1000])
+            ],
+        )
 
-    ms_port, gw_port, bare_port = free_port(), free_port(), free_port()
+    ms_port, gw_port, bare_port, plain_port = free_port(), free_port(), free_port(), free_port()
     common = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     ms_env = {
         **common,
@@ -208,24 +256,43 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 resolved_version="1",
             )
         )
-    model_server = [
-        sys.executable,
-        "-m",
-        "recsys_model_servers",
-        "--name",
-        "default",
-        "--model-uri",
-        str(model_dir),
-        "--tenant-id",
-        TENANT,
-        "--http-port",
-        str(ms_port),
-    ]
+
+    def model_server(folder: Path, port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "recsys_model_servers",
+            "--name",
+            "default",
+            "--model-uri",
+            str(folder),
+            "--tenant-id",
+            TENANT,
+            "--http-port",
+            str(port),
+        ]
+
+    plain = (
+        process(
+            model_server(plain_dir, plain_port),
+            ms_env,
+            f"http://127.0.0.1:{plain_port}/v2/health/ready",
+            work / "model-plain.log",
+        )
+        if not args.no_stream
+        else contextlib.nullcontext()
+    )
     recsys = str(Path(sys.executable).parent / "recsys")
     rates = [int(r) for r in args.rates.split(",")]
     rows = []
     with (
-        process(model_server, ms_env, f"http://127.0.0.1:{ms_port}/v2/health/ready", work / "model.log"),
+        process(
+            model_server(model_dir, ms_port),
+            ms_env,
+            f"http://127.0.0.1:{ms_port}/v2/health/ready",
+            work / "model.log",
+        ),
+        plain,
         process([recsys, "gateway"], gw_env, f"http://127.0.0.1:{gw_port}/readyz", work / "gateway.log"),
         process(
             [sys.executable, "-c", BARE_APP, str(bare_port)],
@@ -252,6 +319,12 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 lambda n: {"user_id": users[n % N_USERS], "n": 10},
             ),
         }
+        if not args.no_stream:  # the same model without the streaming blend, side by side
+            targets["model server direct, model alone (V1)"] = (
+                f"http://127.0.0.1:{plain_port}/v1/models/default:predict",
+                {},
+                lambda n: {"instances": [{"user_id": users[n % N_USERS], "n": 10}]},
+            )
         for url, headers, body in targets.values():  # warm up connections and caches
             run_target(url, headers, body, 50, 2)
         for rate in rates:
@@ -263,6 +336,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                     f"p99 {result['p99']:6.2f}  errors {result['errors']}  fallbacks {result['fallbacks']}",
                     flush=True,
                 )
+    stats.delete_tenant(TENANT)
+    stats.close()
     t.delete()  # topics, Feast project and the users' rows in the shared Redis
 
     table = [
@@ -291,8 +366,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             f"Machine: {machine()}.\n\n"
             f"Generated tenant: {N_ITEMS:,} items in 20 categories, {N_USERS:,} users x {PER_USER} clicks; "
             f"HybridRecommender with its defaults (fit {fit_seconds:.1f} s). Each model-server request "
-            "reads the user's row from Feast (Redis), gathers candidates, ranks and re-ranks a top-10. "
-            "The gateway adds key -> tenant, rate limit, experiment assignment, the call over a "
+            "reads the user's row from Feast (Redis), gathers candidates, ranks and re-ranks a top-10"
+            + ("" if args.no_stream else STREAM_NOTE)
+            + (" (streaming off: --no-stream). " if args.no_stream else ". ")
+            + "The gateway adds key -> tenant, rate limit, experiment assignment, the call over a "
             "keep-alive pool and the impression produced to Kafka. Open loop, 8 client threads in "
             "the benchmark process, all on the same 2 cores as the servers. Targets: p99 <= 50 ms at "
             "100 requests/s end to end; gateway overhead <= 3 ms p50 over the direct call.\n\n" + summary
