@@ -104,3 +104,16 @@ def test_a_given_list_is_ordered_by_the_blend_and_keeps_only_its_items() -> None
     out = blend(model, signals({}, trend), weights, NAMES, 3, include=["a", "b", "c"])
     # b: model 0 + trending 0.9; c: 0.9 (unknown to the model); a: model 0.5 * 1
     assert [o.item_id for o in out] == ["b", "c", "a"]
+
+
+def test_without_session_ids_the_session_signals_stay_off() -> None:
+    rng = np.random.default_rng(1)
+    events = []
+    t = 1_700_000_000.0
+    for s in range(600):  # the same chains, but the events carry no session id
+        start = int(rng.integers(0, 40))
+        for pos in range(4):
+            t += 7.0
+            events.append((f"u{s}", f"x{start + pos}", 1.0, t, None))
+    weights, _ = tune_stream_weights(NextItemModel(), events, events[len(events) // 2][3], max_cases=400)
+    assert weights["session_knn"] == weights["covisit"] == weights["next_item"] == 0.0
