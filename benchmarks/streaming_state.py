@@ -13,6 +13,7 @@ import argparse
 import os
 import random
 import statistics
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,9 @@ from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent
 from recsys_platform.streaming.memory import MemoryItemStats
 from recsys_platform.streaming.redis_store import RedisItemStats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine, now, write_section  # noqa: E402
 
 SERVICES_ENV = Path(__file__).resolve().parents[1] / ".cache" / "services" / "env"
 T0 = 1_700_000_000_000
@@ -77,13 +81,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--memory-events", type=int, default=300_000)
     parser.add_argument("--redis-url", default=_redis_url())
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
     if not args.redis_url:
         raise SystemExit("Redis is needed: run `bash scripts/services/start.sh redis` first")
 
     t = time.perf_counter()
     events, sessions = synthetic_stream(args.events, args.items, seed=1)
-    print(
+    say(
         f"stream: {len(events):,} events, {len(sessions):,} sessions, built in {time.perf_counter() - t:.1f}s"
     )
     config = StreamingConfig()
@@ -98,13 +109,13 @@ def main() -> None:
             store.apply(tenant, events[start : start + args.batch])
             batch_s.append(time.perf_counter() - b)
         elapsed = time.perf_counter() - t
-        print(
+        say(
             f"redis apply: {len(events) / elapsed:,.0f} events/s ({elapsed:.1f}s, batches of {args.batch}:"
             f" p50 {1000 * statistics.median(batch_s):.1f} ms, p99 {1000 * percentile(batch_s, 0.99):.1f} ms)"
         )
         # The last batch's ids are among the dedup_events remembered, so redelivery applies nothing.
         redelivered = store.apply(tenant, events[-args.batch :])
-        print(f"last batch redelivered: {redelivered} events applied again")
+        say(f"last batch redelivered: {redelivered} events applied again")
 
         rng = random.Random(2)
         latencies: list[float] = []
@@ -117,15 +128,15 @@ def main() -> None:
             signals = store.signals(tenant, session_items, k=100)
             latencies.append(time.perf_counter() - b)
             sizes.append(len(signals.session_knn))
-        print(
+        say(
             f"redis signals(k=100): p50 {1000 * statistics.median(latencies):.2f} ms,"
             f" p99 {1000 * percentile(latencies, 0.99):.2f} ms over {args.requests} requests"
             f" (mean session_knn size {statistics.mean(sizes):.0f})"
         )
         t = time.perf_counter()
         usage = store.usage(tenant)
-        print(f"redis usage ({time.perf_counter() - t:.1f}s): {usage}")
-        print(f"redis bytes per event applied: {usage['bytes'] / len(events):.0f}")
+        say(f"redis usage ({time.perf_counter() - t:.1f}s): {usage}")
+        say(f"redis bytes per event applied: {usage['bytes'] / len(events):.0f}")
     finally:
         store.delete_tenant(tenant)
         store.close()
@@ -136,17 +147,27 @@ def main() -> None:
     for start in range(0, len(part), args.batch):
         memory.apply(tenant, part[start : start + args.batch])
     elapsed = time.perf_counter() - t
-    print(f"memory apply: {len(part) / elapsed:,.0f} events/s ({len(part):,} events in {elapsed:.1f}s)")
+    say(f"memory apply: {len(part) / elapsed:,.0f} events/s ({len(part):,} events in {elapsed:.1f}s)")
     latencies = []
     for _ in range(args.requests):
         items = rng.choice(sessions[: len(sessions) // 4])
         b = time.perf_counter()
         memory.signals(tenant, list(reversed(items)), k=100)
         latencies.append(time.perf_counter() - b)
-    print(
+    say(
         f"memory signals(k=100): p50 {1000 * statistics.median(latencies):.2f} ms,"
         f" p99 {1000 * percentile(latencies, 0.99):.2f} ms"
     )
+    if not args.no_write:
+        write_section(
+            "Streaming item state (component level)",
+            f"`python benchmarks/streaming_state.py --events {args.events} --items {args.items}`, {now()}. "
+            f"Machine: {machine()}.\n\n"
+            "A generated news-like stream (sessions of a few clicks on a catalog of items with short "
+            "lives) applied to the Redis adapter in batches, as the stream processor does; signals() as "
+            "the model server reads them for a session; Redis memory for the tenant; the in-memory "
+            "reference adapter (training-time replays) beside it.\n\n```\n" + "\n".join(lines) + "\n```",
+        )
 
 
 if __name__ == "__main__":
