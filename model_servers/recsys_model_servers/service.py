@@ -205,6 +205,10 @@ class RecommendationService:
         names = [name for name in weights if name != MODEL]
 
         def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
+            if signals is not None and weights.get(MODEL, 1.0) <= 0:
+                # the tuned blend gives the model's list no weight (fast-moving catalogs): the
+                # list is the streaming signals' alone, so the model is not asked for it
+                return blend((), signals, weights, names, pool, exclude)
             listed = loaded.model.recommend(
                 history,
                 pool,

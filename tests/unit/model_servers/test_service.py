@@ -282,3 +282,33 @@ def test_streaming_signals_blend_into_the_list_when_the_model_weights_them(
         signals=StreamSignalReader(BrokenStats(), TENANT),  # type: ignore[arg-type]
     )
     assert item_ids(ask(broken, {"user_id": "u1", "n": 3})[0]) == ["i0", "i1", "i2"]
+
+
+def test_a_blend_without_model_weight_does_not_ask_the_model(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    from recsys_model_servers.features import StreamSignalReader
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.memory import MemoryItemStats
+
+    stats = MemoryItemStats()
+    stats.apply(
+        TENANT, [ItemEvent(f"e{k}", f"r{k}", "hot", 1_700_000_000_000 + k, f"s{k}") for k in range(3)]
+    )
+    user_store.write(
+        TENANT, [UserState("u1", recent_items=("i3", "i4"), session_id="now", session_items=("i4",))]
+    )
+    fake_model.config.stream_weights = {"model": 0.0, "trending_900": 1.0}
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    service = RecommendationService(
+        config,
+        holder,
+        UserFeatureReader(user_store, TENANT),
+        clock=lambda: NOW,
+        signals=StreamSignalReader(stats, TENANT),
+    )
+    (r,) = ask(service, {"user_id": "u1", "n": 3})
+    assert item_ids(r)[0] == "hot"
+    assert not [c for c in fake_model.calls if c[0] == "recommend"]
+    assert len(item_ids(r)) == 3  # the rest backfilled with popular items, behind the trending one
