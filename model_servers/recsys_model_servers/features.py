@@ -103,10 +103,15 @@ class StreamSignalReader:
         self._tenant_id = tenant_id
         self._last_warning = 0.0
 
-    def read(self, session_items: Sequence[str], session_key: str, k: int) -> StreamSignals | None:
-        """The signals for this session (most recent item first), or None when the store failed."""
+    def read(
+        self, session_items: Sequence[str], session_key: str, k: int, want: Sequence[str] | None = None
+    ) -> StreamSignals | None:
+        """The signals for this session (most recent item first), or None when the store failed;
+        only the session signals in ``want`` are read."""
         try:
-            return self._store.signals(self._tenant_id, session_items, k=k, exclude_session=session_key)
+            return self._store.signals(
+                self._tenant_id, session_items, k=k, exclude_session=session_key, want=want
+            )
         except Exception as exc:  # any backend error: serve the model's list alone
             now = time.monotonic()
             if now - self._last_warning >= WARN_EVERY_SECONDS:

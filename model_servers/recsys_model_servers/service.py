@@ -192,8 +192,9 @@ class RecommendationService:
         weights = dict(getattr(getattr(loaded.model, "config", None), "stream_weights", None) or {})
         if self._signals is None or not uses_stream(weights):
             return weights, None
+        want = [name for name, w in weights.items() if w > 0 and name != MODEL]
         with self._tracer.child(STREAM_SPAN, {"recsys.session.items": len(user.session_items)}):
-            return weights, self._signals.read(user.session_items, user.session_key, k)
+            return weights, self._signals.read(user.session_items, user.session_key, k, want)
 
     def _for_user(self, request: UserRequest, loaded: LoadedModel, span: Any) -> Response:
         exclude_seen = request.filters.exclude_seen

@@ -6,11 +6,11 @@ import heapq
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent, StreamSignals, top_items
-from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates
+from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates, wanted
 from recsys_platform.streaming.state import EPS, apply_batch, check_tenant
 
 
@@ -199,17 +199,25 @@ class MemoryItemStats:
         *,
         k: int = 100,
         exclude_session: str | None = None,
+        want: Collection[str] | None = None,
     ) -> StreamSignals:
         """See :meth:`ItemStatsStore.signals`."""
         cfg = self.config
         with self._lock:
             state = self._state(tenant_id)
             session = current_session(session_items, cfg.session_max_items)
-            neighbour_lists = [dict(state.neighbours.get(item, {})) for item in session]
-            candidates = select_candidates(
-                (state.item_sessions.get(item, {}).items() for item in session),
-                cfg.sknn_sample,
-                exclude_session,
+            transitions, knn = wanted(want)
+            neighbour_lists = [
+                dict(state.neighbours.get(item, {})) if transitions else {} for item in session
+            ]
+            candidates = (
+                select_candidates(
+                    (state.item_sessions.get(item, {}).items() for item in session),
+                    cfg.sknn_sample,
+                    exclude_session,
+                )
+                if knn
+                else []
             )
             items_of = {c: set(state.session_items.get(c, ())) for c in candidates}
             return finish_signals(

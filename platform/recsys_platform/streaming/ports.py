@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from recsys_platform.streaming.events import ItemEvent, StreamSignals
@@ -29,6 +29,7 @@ class ItemStatsStore(Protocol):
         *,
         k: int = 100,
         exclude_session: str | None = None,
+        want: Collection[str] | None = None,
     ) -> StreamSignals:
         """What serving needs for one request, in a small constant number of round trips.
 
@@ -37,6 +38,9 @@ class ItemStatsStore(Protocol):
             session_items: The current session's clicked items, MOST RECENT FIRST.
             k: Items per signal (trending returns ``trending_top_k`` per window).
             exclude_session: The current session's own id, left out of the V-SkNN neighbours.
+            want: The session signals the caller uses (``session_knn``, ``covisit``,
+                ``next_item``; None = all): the others are not read and come back empty.
+                Trending is always read (it costs one short read per window).
 
         Items of ``session_items`` are not removed (the caller filters them).
         """

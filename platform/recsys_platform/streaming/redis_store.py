@@ -7,7 +7,7 @@ tenant, which the batch script needs) and a separator tenant ids cannot contain,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 import redis
@@ -16,7 +16,7 @@ from recsys_platform.errors import DependencyUnavailable
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent, StreamSignals
 from recsys_platform.streaming.redis_lua import APPLY_SCRIPT
-from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates
+from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates, wanted
 from recsys_platform.streaming.state import check_tenant, ordered_events
 
 #: The items of each candidate session (ARGV[1] = the tenant's key prefix, then session ids).
@@ -87,27 +87,29 @@ class RedisItemStats:
         *,
         k: int = 100,
         exclude_session: str | None = None,
+        want: Collection[str] | None = None,
     ) -> StreamSignals:
         """See :meth:`ItemStatsStore.signals`: one pipelined round trip and one script call."""
         cfg = self.config
         prefix = self._key(tenant_id)
         session = current_session(session_items, cfg.session_max_items)
+        transitions, knn = wanted(want)
         try:
             pipe = self._redis.pipeline(transaction=False)
             pipe.hget(prefix + "meta", "wm")
             for window_s in cfg.trending_windows_s:
                 pipe.zrevrange(f"{prefix}w:{window_s}", 0, cfg.trending_top_k - 1, withscores=True)
-            for item in session:
+            for item in session if transitions else ():
                 pipe.zrevrange(f"{prefix}nx:{item}", 0, -1, withscores=True)
+            for item in session if knn else ():
                 pipe.zrevrange(f"{prefix}is:{item}", 0, cfg.sknn_sample - 1, withscores=True)
             first = pipe.execute()
             n_windows = len(cfg.trending_windows_s)
             trending = {w: dict(first[1 + j]) for j, w in enumerate(cfg.trending_windows_s)}
             rest = first[1 + n_windows :]
-            neighbour_lists = [dict(rest[2 * j]) for j in range(len(session))]
-            candidates = select_candidates(
-                (rest[2 * j + 1] for j in range(len(session))), cfg.sknn_sample, exclude_session
-            )
+            n_lists = len(session) if transitions else 0
+            neighbour_lists = [dict(r) for r in rest[:n_lists]] if transitions else [{} for _ in session]
+            candidates = select_candidates(rest[n_lists:], cfg.sknn_sample, exclude_session) if knn else []
             items_of: dict[str, set[str]] = {}
             if candidates:
                 # one script call, not one command per candidate session: redis-py's per-reply

@@ -80,6 +80,13 @@ def session_knn_scores(
     return scores
 
 
+def wanted(want: Collection[str] | None) -> tuple[bool, bool]:
+    """(read the transition lists, read the V-SkNN index) for the signals a caller uses."""
+    if want is None:
+        return True, True
+    return bool({"covisit", "next_item"} & set(want)), "session_knn" in want
+
+
 def finish_signals(
     config: StreamingConfig,
     k: int,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from recsys_platform.errors import DependencyUnavailable
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent, StreamSignals
-from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates
+from recsys_platform.streaming.scoring import current_session, finish_signals, select_candidates, wanted
 from recsys_platform.streaming.state import EPS, apply_batch, check_tenant
 
 _SCHEMA = """
@@ -268,11 +268,13 @@ class SqliteItemStats:
         *,
         k: int = 100,
         exclude_session: str | None = None,
+        want: Collection[str] | None = None,
     ) -> StreamSignals:
         """See :meth:`ItemStatsStore.signals`."""
         check_tenant(tenant_id)
         cfg = self.config
         session = current_session(session_items, cfg.session_max_items)
+        transitions, knn = wanted(want)
         with self._read() as c:
             row = c.execute("SELECT watermark FROM meta WHERE tenant = ?", (tenant_id,)).fetchone()
             trending = {
@@ -292,6 +294,8 @@ class SqliteItemStats:
                         (tenant_id, item),
                     ).fetchall()
                 )
+                if transitions
+                else {}
                 for item in session
             ]
             index = [
@@ -300,7 +304,7 @@ class SqliteItemStats:
                     " ORDER BY score DESC, session DESC LIMIT ?",
                     (tenant_id, item, cfg.sknn_sample),
                 ).fetchall()
-                for item in session
+                for item in (session if knn else ())
             ]
             candidates = select_candidates(index, cfg.sknn_sample, exclude_session)
             items_of: dict[str, set[str]] = {}

@@ -225,6 +225,24 @@ def test_session_knn_can_leave_out_the_current_session(store: ItemStatsStore) ->
     assert store.signals("news", ["b", "a"], exclude_session="me").session_knn == {}
 
 
+def test_only_the_wanted_session_signals_are_read(store: ItemStatsStore) -> None:
+    t = T0
+    events = []
+    for n in range(4):
+        for item in ("a", "b", "c"):
+            t += 1000
+            events.append(ev(item, t, session=f"s{n}"))
+    store.apply("news", events)
+    full = store.signals("news", ["b", "a"])
+    knn_only = store.signals("news", ["b", "a"], want=["session_knn"])
+    assert knn_only.session_knn == full.session_knn != {}
+    assert knn_only.covisit == {} and knn_only.next_item == {}
+    assert knn_only.trending == full.trending  # trending is always read
+    transitions = store.signals("news", ["b", "a"], want=["next_item", "covisit"])
+    assert transitions.session_knn == {} and transitions.next_item == full.next_item != {}
+    assert transitions.covisit == full.covisit
+
+
 def test_signals_respect_k(store: ItemStatsStore) -> None:
     store.apply("news", [ev(f"n{i}", T0 + 1000 * i, session="s") for i in range(20)])
     store.apply(
