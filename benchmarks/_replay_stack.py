@@ -237,14 +237,27 @@ class ReplayStack:
 
     def _ask(self, path: str, body: dict[str, Any]) -> Answer:
         sent = time.perf_counter()
-        response = self.gw.post(path, json=body)
+        try:
+            response = self.gw.post(path, json=body)
+        except httpx.TransportError as exc:  # e.g. the gateway dropped the connection on an error
+            raise PlatformError(f"POST {path}: {exc!r}; gateway log: {self.log_tail('gateway.log')}") from exc
         ms = (time.perf_counter() - sent) * 1000
         if response.status_code == 404 and path == "/v1/rerank":
             raise RerankUnavailable("the gateway has no POST /v1/rerank")
         if response.status_code != 200:
-            raise PlatformError(f"POST {path} -> {response.status_code}: {response.text[:1500]}")
+            raise PlatformError(
+                f"POST {path} -> {response.status_code}: {response.text[:1500]}; "
+                f"gateway log: {self.log_tail('gateway.log')}"
+            )
         data = response.json()
         return Answer([i["item_id"] for i in data["items"]], bool(data.get("fallback")), ms)
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        """The end of a service's log in the work folder (for error reports)."""
+        try:
+            return (self.work / name).read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
 
     # -- stream processor ----------------------------------------------------------------------
     def applied(self) -> int:

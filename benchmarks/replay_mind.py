@@ -46,7 +46,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import machine, now, write_section  # noqa: E402
-from _replay_stack import RerankUnavailable, replay_stack  # noqa: E402
+from _replay_stack import Answer, PlatformError, RerankUnavailable, replay_stack  # noqa: E402
 from freshness import percentile  # noqa: E402
 
 TITLE = "Replay: MIND sample through the API"
@@ -207,8 +207,17 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
             if len(waves[-1]) >= max(1, args.wave) or imp.user in {w.user for w in waves[-1]}:
                 waves.append([])
             waves[-1].append(imp)
+        errors: list[str] = []
+
+        def ask(imp: Impression) -> Answer:
+            try:
+                return stack.rerank(imp.user, imp.items)
+            except PlatformError as exc:  # a server error: counted, the list stays in the given order
+                errors.append(f"impression {imp.id}: {exc}")
+                return Answer(list(imp.items), True, float("nan"), 500)
+
         for wave in waves:
-            answers = list(pool.map(lambda imp: stack.rerank(imp.user, imp.items), wave))
+            answers = list(pool.map(ask, wave))
             clicks = []
             for imp, answer in zip(wave, answers, strict=True):
                 for item in imp.items:
@@ -226,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
                         assert values is not None
                         for j, v in enumerate(values):
                             sums[name][j] += v
-                latencies.append(answer.latency_ms)
-                fallbacks += answer.fallback
+                if answer.status == 200:
+                    latencies.append(answer.latency_ms)
+                    fallbacks += answer.fallback
                 for pos, item in enumerate(sorted(imp.clicked)):
                     pops[item] += 1
                     clicks.append(
@@ -243,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
                 stack.send_events(clicks)
                 stack.wait_applied()
         pool.shutdown()
+        for error in errors[:3]:
+            print(f"platform error: {error}", file=sys.stderr)
         timings["test"] = time.perf_counter() - clock
         notes = list(stack.notes)
 
@@ -260,7 +272,9 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one linear s
         f"{len(impressions):,} impressions from {first:%Y-%m-%d %H:%M} UTC; {len(history_events):,} history "
         f"clicks of {len(histories):,} users; model version {version} "
         f"(gate: {'promoted' if run['promoted'] else 'not promoted'}); {fallbacks} fallback answers "
-        f"(the given order); request latency p50 {statistics.median(latencies):.1f} ms, p99 "
+        f"(the given order); {len(errors)} requests failed (5xx, scored in the given order)"
+        + (f", first: {errors[0][:300]}" if errors else "")
+        + f"; request latency p50 {statistics.median(latencies):.1f} ms, p99 "
         f"{percentile(latencies, 99):.1f} ms. Ingest {timings['ingest']:.0f} s, training "
         f"{timings['train']:.0f} s, replay {timings['test']:.0f} s."
         + (" Harness notes: " + "; ".join(notes) + "." if notes else "")

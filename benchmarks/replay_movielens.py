@@ -52,8 +52,12 @@ from quality_movielens import (  # noqa: E402
     recipes,
 )
 from recsys_platform.recommenders.base import recommend  # noqa: E402
-from recsys_platform.recommenders.data import IdIndex, Interactions, python_stratified_split  # noqa: E402
-from recsys_platform.recommenders.evaluation import train_histories  # noqa: E402
+from recsys_platform.recommenders.data import (  # noqa: E402
+    IdIndex,
+    Interactions,
+    python_stratified_split,
+    train_histories,
+)
 from recsys_platform.recommenders.metrics import RankingMetrics, evaluate  # noqa: E402
 
 TITLE = "Replay: MovieLens 100K through the API"
