@@ -35,9 +35,13 @@ from _machine import machine, now, write_section  # noqa: E402
 from recsys_platform.recommenders.als import ALSRecommender  # noqa: E402
 from recsys_platform.recommenders.base import Recommender, recommend  # noqa: E402
 from recsys_platform.recommenders.config import HybridConfig, RankerConfig  # noqa: E402
-from recsys_platform.recommenders.data import IdIndex, Interactions, python_stratified_split  # noqa: E402
+from recsys_platform.recommenders.data import (  # noqa: E402
+    IdIndex,
+    Interactions,
+    python_stratified_split,
+    train_histories,
+)
 from recsys_platform.recommenders.ease import EASERecommender  # noqa: E402
-from recsys_platform.recommenders.evaluation import train_histories  # noqa: E402
 from recsys_platform.recommenders.hybrid import HybridRecommender  # noqa: E402
 from recsys_platform.recommenders.item_knn import ItemKNNRecommender  # noqa: E402
 from recsys_platform.recommenders.metrics import RankingMetrics, evaluate  # noqa: E402

@@ -8,9 +8,14 @@ Redis bucket talks to Redis over asyncio (no blocking call on the event loop, no
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Protocol
+
+log = logging.getLogger(__name__)
+#: Seconds between two warnings about an unreachable Redis (every request would log one).
+WARN_EVERY_SECONDS = 30.0
 
 _LUA = """
 local key = KEYS[1]
@@ -77,10 +82,27 @@ class RedisTokenBucket:
         self._script = self._redis.register_script(_LUA)
         self._prefix = prefix
         self._url = url
+        self._local = LocalTokenBucket()
+        self._last_warning = 0.0
 
     async def acquire(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens and return 0, or return the seconds until they would fit."""
-        wait = await self._script(keys=[self._prefix + key], args=[rate, burst, cost])
+        """Take ``cost`` tokens and return 0, or return the seconds until they would fit.
+
+        When Redis does not answer in time (down, or blocked by a long script of another
+        user of the same server) this replica's own bucket decides: requests are neither
+        failed nor let through unlimited, and the shared bucket takes over again when Redis
+        answers.
+        """
+        import redis
+
+        try:
+            wait = await self._script(keys=[self._prefix + key], args=[rate, burst, cost])
+        except (redis.RedisError, OSError) as exc:
+            now = time.monotonic()
+            if now - self._last_warning >= WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning("rate limit: Redis did not answer (%s); this replica's bucket decides", exc)
+            return await self._local.acquire(key, rate, burst, cost)
         return float(wait)
 
     def check(self) -> None:

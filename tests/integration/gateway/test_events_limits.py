@@ -93,6 +93,20 @@ def test_redis_bucket_readiness_check(redis_url: str) -> None:
         dead.check()
 
 
+def test_an_unreachable_redis_falls_back_to_the_replicas_own_bucket() -> None:
+    import asyncio
+
+    async def run() -> list[float]:
+        dead = RedisTokenBucket("redis://127.0.0.1:1/0")
+        try:  # no exception reaches the request: burst 2 admits two, then the third waits
+            return [await dead.acquire("t:requests", rate=1.0, burst=2.0) for _ in range(3)]
+        finally:
+            await dead.close()
+
+    first, second, third = asyncio.run(run())
+    assert first == second == 0.0 and third > 0.5
+
+
 def test_log_down_is_503_with_retry_after_and_never_a_false_accept(platform: Platform) -> None:
     key = platform.key("tenant-a", "events:write")
     dead = KafkaEventLog("127.0.0.1:1")

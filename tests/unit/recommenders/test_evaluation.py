@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from recsys_platform.recommenders.data import Interactions
-from recsys_platform.recommenders.evaluation import evaluate_model, temporal_split, train_histories
+from recsys_platform.recommenders.data import Interactions, train_histories
+from recsys_platform.recommenders.evaluation import evaluate_model, temporal_split
 from recsys_platform.recommenders.exceptions import InsufficientDataError
 
 
