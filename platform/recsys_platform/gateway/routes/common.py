@@ -4,6 +4,7 @@ deployment, the impression of an answered list and the JSON answer."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,40 @@ def route(routes: TenantRoutes, tenant_id: str, surface: str, user_id: str, span
     span.set_attribute("recsys.experiment", experiment.name)
     span.set_attribute("recsys.variant", assignment.variant)
     return Routed(chosen.target, chosen.deployment, experiment, assignment.variant, assignment.probability)
+
+
+def answer_list(
+    rec: RecommendationServices,
+    routed: Routed,
+    items: list[RecommendedItem],
+    model_version: str | None,
+    fallback: bool,
+    *,
+    tenant_id: str,
+    user_id: str,
+    session_id: str | None,
+    surface: str,
+) -> Response:
+    """The answer of a list-serving route, with its impression queued."""
+    response = RecommendationResponse(
+        recommendation_id=uuid.uuid4().hex,
+        items=items,
+        variant=routed.variant,
+        experiment=routed.experiment.name if routed.experiment else None,
+        model_version=model_version,
+        fallback=fallback,
+    )
+    log_impression(
+        rec,
+        response,
+        routed,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        session_id=session_id,
+        surface=surface,
+        items=items,
+    )
+    return json_response(response)
 
 
 def log_impression(

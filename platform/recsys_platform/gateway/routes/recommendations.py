@@ -23,7 +23,7 @@ from recsys_platform.gateway.recommendation_schemas import (
     RecommendationResponse,
     RecommendedItem,
 )
-from recsys_platform.gateway.routes.common import RecDep, hashed, log_impression, route
+from recsys_platform.gateway.routes.common import RecDep, answer_list, hashed, route
 from recsys_platform.gateway.routes.common import admit as _admit
 from recsys_platform.gateway.routes.common import json_response as _json
 from recsys_platform.gateway.routes.common import model_items as _model_items
@@ -105,25 +105,17 @@ async def recommend(
             rec, tenant_id, routed.target, _instance(body), body.n, body.filters
         )
         span.set_attribute("recsys.fallback", fallback)
-        response = RecommendationResponse(
-            recommendation_id=uuid.uuid4().hex,
-            items=items,
-            variant=routed.variant,
-            experiment=routed.experiment.name if routed.experiment else None,
-            model_version=model_version,
-            fallback=fallback,
-        )
-        log_impression(
+        return answer_list(
             rec,
-            response,
             routed,
+            items,
+            model_version,
+            fallback,
             tenant_id=tenant_id,
             user_id=body.user_id,
             session_id=body.session_id,
             surface=body.surface,
-            items=items,
         )
-        return _json(response)
 
 
 ItemPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]

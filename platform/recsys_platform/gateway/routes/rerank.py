@@ -9,7 +9,6 @@ order (``fallback: true``) with the filters the gateway can apply itself.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -23,9 +22,8 @@ from recsys_platform.gateway.rerank_schemas import RerankRequest
 from recsys_platform.gateway.routes.common import (
     RecDep,
     admit,
+    answer_list,
     hashed,
-    json_response,
-    log_impression,
     model_items,
     route,
     tenant_routes,
@@ -131,22 +129,14 @@ async def rerank(body: RerankRequest, caller: CallerDep, services: ServicesDep, 
         routed = route(await tenant_routes(rec, tenant_id), tenant_id, body.surface, body.user_id, span)
         items, model_version, fallback = await _serve(rec, tenant_id, routed.target, body)
         span.set_attribute("recsys.fallback", fallback)
-        response = RecommendationResponse(
-            recommendation_id=uuid.uuid4().hex,
-            items=items,
-            variant=routed.variant,
-            experiment=routed.experiment.name if routed.experiment else None,
-            model_version=model_version,
-            fallback=fallback,
-        )
-        log_impression(
+        return answer_list(
             rec,
-            response,
             routed,
+            items,
+            model_version,
+            fallback,
             tenant_id=tenant_id,
             user_id=body.user_id,
             session_id=body.session_id,
             surface=body.surface,
-            items=items,
         )
-        return json_response(response)
