@@ -66,5 +66,6 @@ def test_latency_benchmark_runs_and_answers_every_request(kafka_bootstrap: str, 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.lstrip().startswith("20/s ")]
-    assert len(lines) == 3, result.stdout  # bare endpoint, model server direct, gateway
+    # bare endpoint, model server direct (streaming blend), gateway, model server with the model alone
+    assert len(lines) == 4, result.stdout
     assert all("errors 0" in line for line in lines), lines
