@@ -78,9 +78,10 @@ class HybridConfig(BaseModel):
     interaction value standardised over all pairs (clipped to +-3; weight at least 0.1), so
     ratings act as confidence. 0 (or values that are all equal) = binary. Serving is
     unchanged: the history rows of the EASE matrix are summed."""
-    ease_max_items: int = Field(15_000, ge=1)
-    """EASE keeps a dense items x items float32 matrix (15k items = 900 MB); above this
-    limit it is skipped and item-kNN + ALS take over."""
+    ease_max_items: int = Field(8_000, ge=1)
+    """EASE keeps a dense items x items float32 matrix (8k items = 256 MB) and inverts it at
+    fit time, O(n^3) on one thread (about 3 minutes at 15k items here); above this limit it is
+    skipped and item-kNN + ALS take over."""
     # ALS
     # defaults chosen on a validation holdout of the MovieLens 100K training split (docs/model.md)
     als_factors: int = Field(64, ge=1)
