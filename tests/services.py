@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,3 +64,39 @@ class DedicatedService:
         )
         if result.returncode != 0:
             raise RuntimeError(f"{script} {self.name} failed:\n{result.stderr[-3000:]}")
+
+
+@contextmanager
+def model_server_process(model_dir: Path, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real KServe model-server process serving ``model_dir`` (no online features) on a free
+    port, ready; yields ``(endpoint, process)`` and kills it afterwards (the test may kill it first)."""
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "recsys_model_servers", "--name", "default", "--model-uri", str(model_dir),
+             "--port", str(port), "--no-online-features", "--log-level", "WARNING"],
+            cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    if httpx.get(f"{endpoint}/v2/health/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise AssertionError(f"real model server not ready: {log_path.read_text()[-3000:]}")
+            yield endpoint, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)

@@ -3,14 +3,11 @@ serving a small real model artifact: the wire protocol both sides agree on."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,10 +15,9 @@ from fastapi.testclient import TestClient
 from recsys_platform.events.sqlite_log import SqliteEventLog
 
 from tests.integration.event_path import Platform, auth, new_prefix
-from tests.integration.gateway.fake_servers import ROOT
 from tests.integration.gateway.recs_env import add_deployment, gateway
 from tests.integration.gateway.test_events_api import _LogTopics
-from tests.services import free_port
+from tests.services import model_server_process
 
 pytestmark = pytest.mark.integration
 ITEMS = [f"i{i}" for i in range(80)]
@@ -57,38 +53,17 @@ def served(
 ) -> Iterator[tuple[TestClient, str, subprocess.Popen[bytes]]]:
     tmp = tmp_path_factory.mktemp("real-server")
     _train(tmp / "model")
-    port = free_port()
-    log_file = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recsys_model_servers", "--name", "default", "--model-uri", str(tmp / "model"),
-         "--port", str(port), "--no-online-features", "--log-level", "WARNING"],
-        cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     prefix = new_prefix()
     events = SqliteEventLog(tmp / "events.db")
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"real model server not ready: {(tmp / 'server.log').read_text()[-3000:]}")
-        platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
-        platform.onboard("real", requests_per_second=10_000)
-        add_deployment(platform, "real", "default", f"http://127.0.0.1:{port}")
-        key = platform.key("real", "recommendations:read")
-        with gateway(platform, events, model_timeout_seconds=2.0) as client:
-            yield client, key, process
+        with model_server_process(tmp / "model", tmp / "server.log") as (endpoint, process):
+            platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
+            platform.onboard("real", requests_per_second=10_000)
+            add_deployment(platform, "real", "default", endpoint)
+            key = platform.key("real", "recommendations:read")
+            with gateway(platform, events, model_timeout_seconds=2.0) as client:
+                yield client, key, process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        log_file.close()
         events.close()
 
 

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,11 +18,10 @@ from recsys_platform.events.sqlite_log import SqliteEventLog
 from recsys_platform.gateway.assignment import assign_variant
 
 from tests.integration.event_path import Platform, auth, new_prefix
-from tests.integration.gateway.fake_servers import ROOT
 from tests.integration.gateway.recs_env import add_deployment, gateway, run_experiment
 from tests.integration.gateway.test_events_api import _LogTopics
 from tests.integration.gateway.test_recommendations_real_server import _train
-from tests.services import free_port
+from tests.services import free_port, model_server_process
 
 pytestmark = pytest.mark.integration
 REC_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -44,45 +42,27 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("rerank")
     _train(tmp / "model")
-    port = free_port()
-    log_file = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recsys_model_servers", "--name", "default", "--model-uri", str(tmp / "model"),
-         "--port", str(port), "--no-online-features", "--log-level", "WARNING"],
-        cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     events = SqliteEventLog(tmp / "events.db")
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{endpoint}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"real model server not ready: {(tmp / 'server.log').read_text()[-3000:]}")
-        prefix = new_prefix()
-        platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
-        for tenant in ("acme", "globex", "initech"):
-            platform.onboard(tenant, requests_per_second=10_000)
-        add_deployment(platform, "acme", "default", endpoint)
-        # a second deployment of the same process (the full predict URL names the served model)
-        add_deployment(platform, "acme", "beta", f"{endpoint}/v1/models/default:predict")
-        # initech's model server is absent: nothing listens on that port
-        add_deployment(platform, "initech", "default", f"http://127.0.0.1:{free_port()}")
-        keys = {t: platform.key(t, "recommendations:read") for t in ("acme", "globex", "initech")}
-        with gateway(platform, events, model_timeout_seconds=2.0) as client:
-            yield Env(client, platform, events, keys, process, endpoint)
+        with model_server_process(tmp / "model", tmp / "server.log") as (endpoint, process):
+            yield from _env(tmp, events, endpoint, process)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-        log_file.close()
         events.close()
+
+
+def _env(tmp: Path, events: SqliteEventLog, endpoint: str, process: subprocess.Popen[bytes]) -> Iterator[Env]:
+    prefix = new_prefix()
+    platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
+    for tenant in ("acme", "globex", "initech"):
+        platform.onboard(tenant, requests_per_second=10_000)
+    add_deployment(platform, "acme", "default", endpoint)
+    # a second deployment of the same process (the full predict URL names the served model)
+    add_deployment(platform, "acme", "beta", f"{endpoint}/v1/models/default:predict")
+    # initech's model server is absent: nothing listens on that port
+    add_deployment(platform, "initech", "default", f"http://127.0.0.1:{free_port()}")
+    keys = {t: platform.key(t, "recommendations:read") for t in ("acme", "globex", "initech")}
+    with gateway(platform, events, model_timeout_seconds=2.0) as client:
+        yield Env(client, platform, events, keys, process, endpoint)
 
 
 def rerank(env: Env, tenant: str, **body: object) -> dict:  # type: ignore[type-arg]
