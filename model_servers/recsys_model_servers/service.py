@@ -273,9 +273,11 @@ class RecommendationService:
         Filters first: excluded and unavailable items, the category filters (an item the model
         does not know has no categories, so an include filter drops it) and, with
         ``exclude_seen``, the user's history. Then the known items in the model's order
-        (``score_items``, scores min-max scaled to [0, 1] over them), then the unknown items in
-        the given order (score 0). No diversity, freshness or category cap: the caller chose
-        the candidates, the model only orders them.
+        (``score_items``, scores min-max scaled to [0, 1] over them), then the unknown items by
+        how much they are clicked now (trending windows, when the streaming state is read),
+        else in the given order (score 0); a model that blends the streaming signals orders
+        all of them together. No diversity, freshness or category cap: the caller chose the
+        candidates, the model only orders them.
         """
         filters = request.filters
         user = self._user_context(request, loaded, span, exclude_seen=filters.exclude_seen is True)
@@ -301,7 +303,26 @@ class RecommendationService:
                 b.item_id: b for b in blend(scored, signals, weights, names, len(order), include=order)
             }
             return self._response(_in_blend_order(ranked + unknown, blended)[:n], loaded, cold)
+        if unknown and self._signals is not None:  # items the model has never seen: clicked now
+            unknown = self._by_trending(unknown, user)
         return self._response((ranked + unknown)[:n], loaded, cold)
+
+    def _by_trending(self, unknown: list[Candidate], user: _UserContext) -> list[Candidate]:
+        """Items the model does not know, by how much they are clicked now (the trending
+        windows, each scaled to its top item, summed), then in the given order."""
+        assert self._signals is not None
+        signals = self._signals.read(user.session_items, user.session_key, SIGNAL_CANDIDATES, want=[])
+        if signals is None:
+            return unknown
+        windows = [f"trending_{w}" for w in sorted(signals.trending)]
+        weights = {MODEL: 0.0, **dict.fromkeys(windows, 1.0)}
+        order = [c.item_id for c in unknown]
+        scored = {b.item_id: b for b in blend((), signals, weights, windows, len(order), include=order)}
+        out = []
+        for c in _in_blend_order(unknown, scored):
+            reason = c.reason if c.score > 0 else UNKNOWN_ITEM_REASON
+            out.append(Candidate(c.item_id, c.score, reason, c.sources if c.score > 0 else (), c.info))
+        return out
 
     def _ranked(
         self,

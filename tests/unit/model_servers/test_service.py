@@ -312,3 +312,28 @@ def test_a_blend_without_model_weight_does_not_ask_the_model(
     assert item_ids(r)[0] == "hot"
     assert not [c for c in fake_model.calls if c[0] == "recommend"]
     assert len(item_ids(r)) == 3  # the rest backfilled with popular items, behind the trending one
+
+
+def test_a_rerank_puts_unknown_items_by_what_is_clicked_now(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    from recsys_model_servers.features import StreamSignalReader
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.memory import MemoryItemStats
+
+    stats = MemoryItemStats()
+    t = 1_700_000_000_000
+    clicks = ["hot"] * 3 + ["warm"]
+    stats.apply(TENANT, [ItemEvent(f"e{k}", f"r{k}", item, t + k, f"s{k}") for k, item in enumerate(clicks)])
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    reader = UserFeatureReader(user_store, TENANT)
+    plain, _ = make_service(fake_model, user_store)
+    items = ["cold-new", "warm", "i2", "hot"]
+    assert item_ids(ask(plain, {"user_id": "u1", "items": items})[0]) == ["i2", "cold-new", "warm", "hot"]
+    live = RecommendationService(
+        config, holder, reader, clock=lambda: NOW, signals=StreamSignalReader(stats, TENANT)
+    )
+    (r,) = ask(live, {"user_id": "u1", "items": items})
+    assert item_ids(r) == ["i2", "hot", "warm", "cold-new"]  # known first, then by trending
+    assert r["items"][1]["reason"] == "trending now" and r["items"][3]["reason"] == "not known to the model"
