@@ -143,13 +143,15 @@ def test_trained_model_is_deployed_and_serves_through_the_gateway_in_one_trace(
 
     spans = otlp.spans(TRACE_ID)
     by_name = {s.name: s for s in spans}
-    server = by_name["POST /v1/recommendations"]
-    call = by_name["recsys.gateway.model_predict"]
-    predict = by_name["model_server.predict"]
-    read = by_name["online_store.read"]
-    assert server.parent_span_id.hex() == TRACEPARENT.split("-")[2]  # continues the caller's trace
-    assert predict.parent_span_id == call.span_id  # W3C traceparent over HTTP
     by_id = {s.span_id: s for s in spans}
+    server = by_name["POST /v1/recommendations"]
+    # the user's request is the predict with an online-store read (the gateway may also refresh
+    # its popularity fallback from the model server within the same trace)
+    read = by_name["online_store.read"]
+    predict = by_id[read.parent_span_id]
+    call = by_id[predict.parent_span_id]  # W3C traceparent over HTTP
+    assert server.parent_span_id.hex() == TRACEPARENT.split("-")[2]  # continues the caller's trace
+    assert (predict.name, call.name) == ("model_server.predict", "recsys.gateway.model_predict")
 
     def ancestors(span: Any) -> list[str]:
         names = []
