@@ -411,7 +411,7 @@ def _in_blend_order(kept: Sequence[Candidate], blended: Mapping[str, ScoredItemL
     out = []
     for c in sorted(kept, key=key):
         b = blended.get(c.item_id)
-        if b is None:
+        if b is None or b.score <= 0:  # nothing scored it: it keeps its own reason
             out.append(Candidate(c.item_id, 0.0, c.reason, c.sources, c.info))
         else:
             out.append(Candidate(c.item_id, b.score, b.reason, tuple(b.sources), c.info))

@@ -20,7 +20,11 @@ from recsys_platform.gateway.auth import TenantCaller
 from recsys_platform.gateway.deps import ServicesDep
 from recsys_platform.gateway.impressions import Impression
 from recsys_platform.gateway.ratelimit import retry_after_header
-from recsys_platform.gateway.recommendation_schemas import RecommendationResponse, RecommendedItem
+from recsys_platform.gateway.recommendation_schemas import (
+    RecommendationFilters,
+    RecommendationResponse,
+    RecommendedItem,
+)
 from recsys_platform.gateway.routing import ExperimentRoute, Target, TenantRoutes
 from recsys_platform.gateway.serving import RecommendationServices, recommendation_services
 
@@ -98,6 +102,25 @@ def route(routes: TenantRoutes, tenant_id: str, surface: str, user_id: str, span
     span.set_attribute("recsys.experiment", experiment.name)
     span.set_attribute("recsys.variant", assignment.variant)
     return Routed(chosen.target, chosen.deployment, experiment, assignment.variant, assignment.probability)
+
+
+def user_instance(
+    instance: dict[str, Any],
+    session_id: str | None,
+    context: dict[str, Any],
+    filters: RecommendationFilters | None,
+) -> dict[str, Any]:
+    """A model-server instance for a user request: ``instance`` plus the session, context and
+    filters the caller set (nothing for what it left out)."""
+    if session_id is not None:
+        instance["session_id"] = session_id
+    if context:
+        instance["context"] = context
+    if filters is not None:
+        dumped = filters.model_dump(exclude_none=True)
+        if dumped:
+            instance["filters"] = dumped
+    return instance
 
 
 def answer_list(

@@ -23,7 +23,7 @@ from recsys_platform.gateway.recommendation_schemas import (
     RecommendationResponse,
     RecommendedItem,
 )
-from recsys_platform.gateway.routes.common import RecDep, answer_list, hashed, route
+from recsys_platform.gateway.routes.common import RecDep, answer_list, hashed, route, user_instance
 from recsys_platform.gateway.routes.common import admit as _admit
 from recsys_platform.gateway.routes.common import json_response as _json
 from recsys_platform.gateway.routes.common import model_items as _model_items
@@ -36,15 +36,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 def _instance(body: RecommendationRequest) -> dict[str, Any]:
     instance: dict[str, Any] = {"user_id": body.user_id, "n": body.n}
-    if body.session_id is not None:
-        instance["session_id"] = body.session_id
-    if body.context:
-        instance["context"] = body.context
-    if body.filters is not None:
-        filters = body.filters.model_dump(exclude_none=True)
-        if filters:
-            instance["filters"] = filters
-    return instance
+    return user_instance(instance, body.session_id, body.context, body.filters)
 
 
 def _fallback_items(items: list[FallbackItem]) -> list[RecommendedItem]:

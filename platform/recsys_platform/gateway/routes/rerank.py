@@ -27,6 +27,7 @@ from recsys_platform.gateway.routes.common import (
     model_items,
     route,
     tenant_routes,
+    user_instance,
 )
 from recsys_platform.gateway.routing import Target
 from recsys_platform.gateway.serving import RecommendationServices
@@ -53,15 +54,7 @@ def _instance(body: RerankRequest) -> dict[str, Any]:
     instance: dict[str, Any] = {"user_id": body.user_id, "items": body.items}
     if body.n is not None:
         instance["n"] = min(body.n, len(body.items))
-    if body.session_id is not None:
-        instance["session_id"] = body.session_id
-    if body.context:
-        instance["context"] = body.context
-    if body.filters is not None:
-        filters = body.filters.model_dump(exclude_none=True)
-        if filters:
-            instance["filters"] = filters
-    return instance
+    return user_instance(instance, body.session_id, body.context, body.filters)
 
 
 def _given_order(body: RerankRequest, known: FallbackList) -> list[RecommendedItem]:
