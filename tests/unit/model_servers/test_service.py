@@ -337,3 +337,40 @@ def test_a_rerank_puts_unknown_items_by_what_is_clicked_now(
     (r,) = ask(live, {"user_id": "u1", "items": items})
     assert item_ids(r) == ["i2", "hot", "warm", "cold-new"]  # known first, then by trending
     assert r["items"][1]["reason"] == "trending now" and r["items"][3]["reason"] == "not known to the model"
+
+
+def test_a_tenant_cannot_reach_another_tenants_streaming_state_with_its_ids(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    """Tenant ``other`` clicks on items and sessions; acme's server, asked with exactly those
+    session ids, user ids and item ids, reads acme's state only (the tenant is the server's own,
+    never taken from the request)."""
+    from recsys_model_servers.features import StreamSignalReader
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.memory import MemoryItemStats
+
+    stats = MemoryItemStats()
+    t = 1_700_000_000_000
+    stats.apply(
+        "other",
+        [ItemEvent(f"o{k}", "victim", item, t + k, "their-s") for k, item in enumerate(("i3", "secret"))],
+    )
+    fake_model.config.stream_weights = {
+        "model": 0.0,
+        "session_knn": 1.0,
+        "next_item": 1.0,
+        "trending_900": 1.0,
+    }
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    acme = RecommendationService(
+        config,
+        holder,
+        UserFeatureReader(user_store, TENANT),
+        clock=lambda: NOW,
+        signals=StreamSignalReader(stats, TENANT),
+    )
+    (r,) = ask(acme, {"user_id": "victim", "session_id": "their-s", "history": ["i3"], "n": 5})
+    assert "secret" not in item_ids(r)
+    (rr,) = ask(acme, {"user_id": "victim", "session_id": "their-s", "items": ["secret", "i1"]})
+    assert rr["items"][-1] == {**rr["items"][-1], "item_id": "secret", "reason": "not known to the model"}
