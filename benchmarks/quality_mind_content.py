@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "platform"))
 from _machine import machine, now, write_section  # noqa: E402
-from recsys_platform.recommenders.content import ContentRecommender  # noqa: E402
+from recsys_platform.recommenders.generators.content import ContentRecommender  # noqa: E402
 
 K = 10
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets"

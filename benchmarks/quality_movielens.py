@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "platform"))
 from _machine import machine, now, write_section  # noqa: E402
-from recsys_platform.recommenders.als import ALSRecommender  # noqa: E402
 from recsys_platform.recommenders.base import Recommender, recommend  # noqa: E402
 from recsys_platform.recommenders.config import HybridConfig, RankerConfig  # noqa: E402
 from recsys_platform.recommenders.data import (  # noqa: E402
@@ -41,11 +40,12 @@ from recsys_platform.recommenders.data import (  # noqa: E402
     python_stratified_split,
     train_histories,
 )
-from recsys_platform.recommenders.ease import EASERecommender  # noqa: E402
+from recsys_platform.recommenders.generators.als import ALSRecommender  # noqa: E402
+from recsys_platform.recommenders.generators.ease import EASERecommender  # noqa: E402
+from recsys_platform.recommenders.generators.item_knn import ItemKNNRecommender  # noqa: E402
+from recsys_platform.recommenders.generators.popularity import PopularityRecommender  # noqa: E402
 from recsys_platform.recommenders.hybrid import HybridRecommender  # noqa: E402
-from recsys_platform.recommenders.item_knn import ItemKNNRecommender  # noqa: E402
 from recsys_platform.recommenders.metrics import RankingMetrics, evaluate  # noqa: E402
-from recsys_platform.recommenders.popularity import PopularityRecommender  # noqa: E402
 
 K = 10
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets"

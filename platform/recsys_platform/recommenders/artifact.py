@@ -25,11 +25,14 @@ from scipy.sparse import csr_matrix, load_npz, save_npz
 
 from recsys_platform.recommenders.config import HybridConfig
 from recsys_platform.recommenders.exceptions import ArtifactError
+from recsys_platform.recommenders.generators import REGISTRY, default_configs
+from recsys_platform.recommenders.generators.base import check_shape
 from recsys_platform.recommenders.hybrid import SCHEMA_VERSION, HybridRecommender
 from recsys_platform.recommenders.model_state import ModelState
-from recsys_platform.recommenders.retrieval import InnerProductIndex
 
 ARTIFACT_SCHEMA_VERSION = SCHEMA_VERSION
+READABLE_SCHEMA_VERSIONS = (2, SCHEMA_VERSION)
+"""Schema 2 (before generator plug-ins: flat config, popularity in items.npz) is still read."""
 MANIFEST = "manifest.json"
 __all__ = ["ARTIFACT_SCHEMA_VERSION", "ArtifactError", "load_model", "save_model"]
 
@@ -67,7 +70,6 @@ def save_model(model: HybridRecommender, directory: str | Path) -> Path:
         out / "items.npz",
         item_ids=s.item_ids.astype(str),
         counts=s.counts,
-        popularity=s.popularity,
         last_event=s.last_event,
         first_event=s.first_event,
     )
@@ -84,20 +86,8 @@ def save_model(model: HybridRecommender, directory: str | Path) -> Path:
     (out / "catalog.json").write_text(json.dumps(catalog))
     save_npz(out / "item_categories.npz", csr_matrix(s.item_categories))
     files = ["items.npz", "catalog.json", "item_categories.npz"]
-    if s.ease is not None:
-        np.save(out / "ease.npy", s.ease)
-        files.append("ease.npy")
-    if s.knn is not None:
-        save_npz(out / "knn.npz", s.knn)
-        files.append("knn.npz")
-    if s.als_items is not None and s.als_index is not None:
-        np.save(out / "als_items.npy", s.als_items)
-        s.als_index.save(out / "als.faiss")
-        files += ["als_items.npy", "als.faiss"]
-    if s.tfidf is not None and s.vocabulary is not None:
-        save_npz(out / "tfidf.npz", s.tfidf)
-        (out / "vocabulary.json").write_text(json.dumps(s.vocabulary))
-        files += ["tfidf.npz", "vocabulary.json"]
+    for generator in s.generators.values():
+        files += generator.save(out)
     if s.time_hist is not None and s.time_global is not None:
         np.savez(out / "time.npz", hist=s.time_hist, glob=s.time_global)
         files.append("time.npz")
@@ -110,7 +100,7 @@ def save_model(model: HybridRecommender, directory: str | Path) -> Path:
         "fitted_at": s.fitted_at,
         "config": model.config.model_dump(mode="json"),
         "counts": {"items": s.n_items, "users": s.n_users, "events": s.n_events},
-        "generators": s.generators,
+        "generators": list(s.generators),
         "skipped": s.skipped,
         "validation": s.validation,
         "category_names": s.category_names,
@@ -132,9 +122,10 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise ArtifactError(f"{path}: manifest.json must hold an object")
     version = manifest.get("schema_version")
-    if version != ARTIFACT_SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ArtifactError(
-            f"{path}: field 'schema_version' is {version!r}, this code reads {ARTIFACT_SCHEMA_VERSION}"
+            f"{path}: field 'schema_version' is {version!r}, this code reads "
+            + " and ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
         )
     for key in ("config", "files", "counts", "fitted_at", "category_names"):
         if key not in manifest:
@@ -167,7 +158,7 @@ def load_model(directory: str | Path) -> HybridRecommender:
     except ValidationError as exc:
         raise ArtifactError(f"{root / MANIFEST}: field 'config' is invalid: {exc}") from exc
     try:
-        state = _load_state(root, files, manifest)
+        state = _load_state(root, files, manifest, config)
     except ArtifactError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -175,7 +166,9 @@ def load_model(directory: str | Path) -> HybridRecommender:
     return HybridRecommender(config, state)
 
 
-def _load_state(root: Path, files: dict[str, str], manifest: dict[str, Any]) -> ModelState:
+def _load_state(
+    root: Path, files: dict[str, str], manifest: dict[str, Any], config: HybridConfig
+) -> ModelState:
     with np.load(root / "items.npz", allow_pickle=False) as arrays:
         items = {k: arrays[k] for k in arrays.files}
     n = int(items["item_ids"].shape[0])
@@ -193,7 +186,6 @@ def _load_state(root: Path, files: dict[str, str], manifest: dict[str, Any]) -> 
         category_names=list(manifest["category_names"]),
         item_categories=csr_matrix(load_npz(root / "item_categories.npz")),
         counts=items["counts"],
-        popularity=items["popularity"],
         last_event=items["last_event"],
         first_event=items["first_event"],
         fitted_at=float(manifest["fitted_at"]),
@@ -202,25 +194,18 @@ def _load_state(root: Path, files: dict[str, str], manifest: dict[str, Any]) -> 
         skipped=dict(manifest.get("skipped", {})),
         validation=dict(manifest.get("validation", {})),
     )
-    if "ease.npy" in files:
-        state.ease = np.load(root / "ease.npy", allow_pickle=False)
-        _shape(root / "ease.npy", state.ease.shape, (n, n))
-    if "knn.npz" in files:
-        state.knn = csr_matrix(load_npz(root / "knn.npz"))
-        _shape(root / "knn.npz", state.knn.shape, (n, n))
-    if "als_items.npy" in files:
-        state.als_items = np.load(root / "als_items.npy", allow_pickle=False)
-        state.als_index = InnerProductIndex.load(root / "als.faiss")
-        _shape(root / "als_items.npy", state.als_items.shape[:1], (n,))
-        _shape(root / "als.faiss", (state.als_index.size,), (n,))
-    if "tfidf.npz" in files:
-        state.tfidf = csr_matrix(load_npz(root / "tfidf.npz"))
-        state.vocabulary = json.loads((root / "vocabulary.json").read_text())
-        _shape(root / "tfidf.npz", state.tfidf.shape[:1], (n,))
+    wanted = {g.kind: g for g in config.generators}
+    for kind in manifest.get("generators", []):
+        if kind not in REGISTRY:
+            raise ArtifactError(f"{root / MANIFEST}: field 'generators' names unknown generator {kind!r}")
+        settings = wanted.get(kind) or _default_settings(kind)
+        state.generators[kind] = REGISTRY[kind].load(root, files, settings, n)
+    if "popularity" not in state.generators:
+        raise ArtifactError(f"{root / MANIFEST}: field 'generators' lacks 'popularity'")
     if "time.npz" in files:
         with np.load(root / "time.npz", allow_pickle=False) as arrays:
             state.time_hist, state.time_global = arrays["hist"], arrays["glob"]
-        _shape(root / "time.npz", state.time_hist.shape[:1], (n,))
+        check_shape(root / "time.npz", state.time_hist.shape[:1], (n,))
         if state.time_global.shape != state.time_hist.shape[1:]:
             raise ArtifactError(f"{root / 'time.npz'}: 'glob' and 'hist' have different bin counts")
     if "ranker.txt" in files:
@@ -228,6 +213,6 @@ def _load_state(root: Path, files: dict[str, str], manifest: dict[str, Any]) -> 
     return state
 
 
-def _shape(path: Path, actual: tuple[int, ...], expected: tuple[int, ...]) -> None:
-    if tuple(actual) != expected:
-        raise ArtifactError(f"{path}: shape {tuple(actual)} does not match the {expected} items in items.npz")
+def _default_settings(kind: str) -> Any:
+    """A generator the model has but its config no longer lists (the ranker tuning may drop one)."""
+    return next(g for g in default_configs() if g.kind == kind)

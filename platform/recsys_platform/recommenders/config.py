@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-GeneratorName = Literal["ease", "als", "item_knn", "content", "popularity"]
-GENERATORS: tuple[GeneratorName, ...] = ("ease", "als", "item_knn", "content", "popularity")
+from recsys_platform.recommenders.generators import KINDS, GeneratorConfig, PopularityConfig, default_configs
 
 
 def _default_weights() -> dict[str, float]:
@@ -54,9 +53,11 @@ class HybridConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    generators: list[GeneratorName] = Field(default_factory=lambda: list(GENERATORS))
-    """Candidate generators to use; one that cannot run (EASE above its limit, content
-    without text or categories) is skipped and recorded in the model."""
+    generators: list[GeneratorConfig] = Field(default_factory=default_configs)
+    """Candidate generators to use, each with its own settings (``kind`` selects it; see
+    ``recommenders/generators``). One that cannot run (EASE above its ``max_items``, content
+    without text or categories) is skipped and recorded in the model. Popularity is always
+    there (added with its defaults when not listed): it is the fallback."""
     cold_start_threshold: int = Field(5, ge=0)
     """Users with fewer known history items get content + popularity only."""
     candidates_per_generator: int = Field(100, ge=1)
@@ -71,31 +72,6 @@ class HybridConfig(BaseModel):
     min_events: int = Field(10, ge=1)
     min_users: int = Field(2, ge=1)
     min_items: int = Field(2, ge=1)
-    # EASE
-    ease_lambda: float = Field(500.0, gt=0.0)
-    ease_value_weight: float = Field(0.25, ge=0.0)
-    """EASE's Gram matrix weights each (user, item) pair by ``1 + w * z``, z = the pair's
-    interaction value standardised over all pairs (clipped to +-3; weight at least 0.1), so
-    ratings act as confidence. 0 (or values that are all equal) = binary. Serving is
-    unchanged: the history rows of the EASE matrix are summed."""
-    ease_max_items: int = Field(8_000, ge=1)
-    """EASE keeps a dense items x items float32 matrix (8k items = 256 MB) and inverts it at
-    fit time, O(n^3) on one thread (about 3 minutes at 15k items here); above this limit it is
-    skipped and item-kNN + ALS take over."""
-    # ALS
-    # defaults chosen on a validation holdout of the MovieLens 100K training split (docs/model.md)
-    als_factors: int = Field(64, ge=1)
-    als_regularization: float = Field(40.0, ge=0.0)
-    als_alpha: float = Field(6.0, ge=0.0)
-    als_iterations: int = Field(20, ge=1)
-    # item-kNN
-    knn_neighbours: int = Field(50, ge=1)
-    # content
-    content_max_features: int = Field(50_000, ge=1)
-    content_category_weight: float = Field(1.0, ge=0.0)
-    # popularity
-    popularity_half_life_days: float | None = Field(7.0, gt=0.0)
-    """Half-life of an interaction's weight in the popularity list; None disables decay."""
     time_bins: int = Field(0, ge=0)
     """Bins of each item's interaction-time histogram over the training span (0 = off, the
     default: on MovieLens validation these ranker features did not help; docs/model.md).
@@ -110,3 +86,75 @@ class HybridConfig(BaseModel):
     seed: int = 42
     num_threads: int = Field(1, ge=0)
     """Threads for implicit / LightGBM (1 keeps training deterministic)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_flat_form(cls, data: Any) -> Any:
+        """Reads the schema-2 form (``generators`` as names, flat ``ease_lambda``-style fields),
+        which stored model manifests and tenants' training parameters may still hold."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = {key: data.pop(key) for key in list(data) if key in _LEGACY_FIELDS}
+        names = data.get("generators")
+        if isinstance(names, list) and any(isinstance(g, str) for g in names):
+            data["generators"] = [{"kind": g} if isinstance(g, str) else g for g in names]
+        if flat:
+            entries = data.get("generators")
+            entries = [{"kind": k} for k in KINDS] if entries is None else entries
+            updated = []
+            for entry in entries:
+                if isinstance(entry, dict):
+                    entry = dict(entry)
+                    for key, value in flat.items():
+                        kind, field = _LEGACY_FIELDS[key]
+                        if entry.get("kind") == kind:
+                            entry.setdefault(field, value)
+                updated.append(entry)
+            data["generators"] = updated
+        return data
+
+    @model_validator(mode="after")
+    def _popularity_always(self) -> HybridConfig:
+        kinds = [g.kind for g in self.generators]
+        duplicates = sorted({k for k in kinds if kinds.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"generators: {', '.join(duplicates)} listed more than once")
+        if "popularity" not in kinds:
+            self.generators.append(PopularityConfig())
+        return self
+
+    @property
+    def kinds(self) -> list[str]:
+        """The configured generator kinds, in the configured order."""
+        return [g.kind for g in self.generators]
+
+    def generator(self, kind: str) -> GeneratorConfig | None:
+        """The configuration of generator ``kind``, or None when it is not used."""
+        return next((g for g in self.generators if g.kind == kind), None)
+
+    def with_generator(self, kind: str, **changes: Any) -> HybridConfig:
+        """A copy with generator ``kind``'s settings changed (added with them if absent)."""
+        entries = [g.model_dump() for g in self.generators]
+        found = next((e for e in entries if e["kind"] == kind), None)
+        if found is None:
+            entries.append({"kind": kind, **changes})
+        else:
+            found.update(changes)
+        return HybridConfig.model_validate({**self.model_dump(), "generators": entries})
+
+
+_LEGACY_FIELDS: dict[str, tuple[str, str]] = {
+    "ease_lambda": ("ease", "l2"),
+    "ease_value_weight": ("ease", "value_weight"),
+    "ease_max_items": ("ease", "max_items"),
+    "als_factors": ("als", "factors"),
+    "als_regularization": ("als", "regularization"),
+    "als_alpha": ("als", "alpha"),
+    "als_iterations": ("als", "iterations"),
+    "knn_neighbours": ("item_knn", "neighbours"),
+    "content_max_features": ("content", "max_features"),
+    "content_category_weight": ("content", "category_weight"),
+    "popularity_half_life_days": ("popularity", "half_life_days"),
+}
+"""Schema-2 flat field -> (generator kind, its field)."""

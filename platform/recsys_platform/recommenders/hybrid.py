@@ -24,12 +24,16 @@ from recsys_platform.recommenders.catalog_frame import normalise_catalog
 from recsys_platform.recommenders.config import HybridConfig
 from recsys_platform.recommenders.data import IdIndex, Interactions
 from recsys_platform.recommenders.exceptions import InsufficientDataError, UnknownItemError
+from recsys_platform.recommenders.generators import KINDS, REGISTRY
 from recsys_platform.recommenders.model_state import ModelState, fit_state
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 __all__ = ["HybridConfig", "HybridRecommender", "InsufficientDataError", "ScoredItem", "UnknownItemError"]
 
-CF_SOURCES = ("ease", "als", "item_knn")
+CF_SOURCES = tuple(kind for kind in KINDS if REGISTRY[kind].collaborative)
+"""Generators whose candidates are explained "because you liked X"."""
+COLD_RECIPES = (("content", "popularity"), ("item_knn", "popularity"))
+"""Cold-start generators: the first recipe whose generators the model has (popularity always)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ class HybridRecommender:
     @property
     def generators(self) -> list[str]:
         """The generators this model has (EASE/content may have been skipped; see ``state.skipped``)."""
-        return [g for g in self.state.generators if g in self.config.generators or g == "popularity"]
+        wanted = self.config.kinds
+        return [g for g in KINDS if g in self.state.generators and (g in wanted or g == "popularity")]
 
     @classmethod
     def fit(
@@ -172,7 +177,9 @@ class HybridRecommender:
         """Candidates of the cold or the warm recipe and their final scores (unsorted);
         ``include`` items join the pool whatever their scores (re-ranking given items)."""
         if cold:
-            gens = ["content", "popularity"] if self.state.tfidf is not None else ["item_knn", "popularity"]
+            gens = list(
+                next((r for r in COLD_RECIPES if all(g in self.state.generators for g in r)), ("popularity",))
+            )
         else:
             gens = self.generators
         gens = [g for g in gens if g in self.state.generators]
@@ -221,14 +228,13 @@ class HybridRecommender:
         """For each item, the history item that contributed most (-1 when none did)."""
         if hist.shape[0] == 0 or items.shape[0] == 0:
             return None
-        s = self.state
-        if s.ease is not None:
-            contrib = s.ease[np.ix_(hist, items)].astype(np.float64)
-        elif s.knn is not None:
-            contrib = s.knn[hist][:, items].toarray()
-        elif s.tfidf is not None:
-            contrib = (s.tfidf[hist] @ s.tfidf[items].T).toarray()
-        else:
+        contrib = None
+        for kind in KINDS:  # the first generator that can explain
+            generator = self.state.generators.get(kind)
+            contrib = generator.explain(hist, items) if generator is not None else None
+            if contrib is not None:
+                break
+        if contrib is None:
             return None
         best = contrib.argmax(axis=0)
         value = contrib[best, np.arange(items.shape[0])]
@@ -246,15 +252,17 @@ class HybridRecommender:
         s = self.state
         blocked = self.blocked_mask(np.asarray([found], dtype=np.int64), exclude)
         parts: dict[str, npt.NDArray[np.float64]] = {}
-        if s.knn is not None and s.counts[found] > 0:
-            parts["item_knn"] = np.asarray(s.knn[found].toarray(), dtype=np.float64).ravel()
-        if s.als_items is not None and s.counts[found] > 0:
-            vectors = s.als_items.astype(np.float64)
-            norms = np.linalg.norm(vectors, axis=1) + 1e-12
-            parts["als"] = np.maximum(vectors @ vectors[found] / (norms * norms[found]), 0.0)
-        if s.tfidf is not None:
-            parts["content"] = np.asarray((s.tfidf @ s.tfidf[found].T).toarray(), dtype=np.float64).ravel()
-        weights = {"item_knn": 1.0, "als": 0.5, "content": 0.5 if parts.keys() - {"content"} else 1.0}
+        for kind in KINDS:
+            generator = s.generators.get(kind)
+            if generator is None or not generator.similar_weight:
+                continue
+            if generator.collaborative and s.counts[found] <= 0:
+                continue  # no co-interactions: the item's row says nothing
+            similar = generator.similar(found)
+            if similar is not None:
+                parts[kind] = similar
+        # one part alone is the list; several are blended with each generator's weight
+        weights = {g: 1.0 if len(parts) == 1 else REGISTRY[g].similar_weight for g in parts}
         total = np.zeros(s.n_items)
         for g, v in parts.items():
             top = float(v[~blocked].max()) if (~blocked).any() else 0.0

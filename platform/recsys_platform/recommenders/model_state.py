@@ -1,27 +1,27 @@
 """The fitted arrays of the hybrid recommender and the code that fits them.
 
-Everything the model needs at serving time is a numpy array, a scipy sparse matrix, a
-FAISS index, a pandas frame or a string, so the artifact can store it without pickle.
+Item statistics (counts, event times, categories, catalog) live here; everything a candidate
+generator learned lives in that generator (``recommenders/generators``), one per kind. Every
+array is numpy, scipy sparse, FAISS, a pandas frame or a string, so the artifact can store it
+without pickle.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from recsys_platform.recommenders.als import ALSRecommender
 from recsys_platform.recommenders.config import HybridConfig
-from recsys_platform.recommenders.content import ContentRecommender
 from recsys_platform.recommenders.data import IdIndex, Interactions
-from recsys_platform.recommenders.ease import EASERecommender
 from recsys_platform.recommenders.exceptions import InsufficientDataError
-from recsys_platform.recommenders.item_knn import ItemKNNRecommender
-from recsys_platform.recommenders.retrieval import InnerProductIndex
+from recsys_platform.recommenders.generators import REGISTRY, FitData, Generator, SkipGenerator
+from recsys_platform.recommenders.generators.popularity import PopularityGenerator
 
 F32 = npt.NDArray[np.float32]
 
@@ -35,18 +35,13 @@ class ModelState:
     category_names: list[str]
     item_categories: csr_matrix
     counts: F32
-    popularity: F32
     last_event: F32
     first_event: F32
     fitted_at: float
     n_users: int
     n_events: int
-    ease: F32 | None = None
-    knn: csr_matrix | None = None
-    als_items: F32 | None = None
-    als_index: InnerProductIndex | None = None
-    tfidf: csr_matrix | None = None
-    vocabulary: dict[str, int] | None = None
+    generators: dict[str, Generator[Any]] = field(default_factory=dict)
+    """The fitted generators by kind (popularity is always there)."""
     time_hist: F32 | None = None
     """Each item's interaction-time distribution over ``time_bins`` bins (rows sum to 1 or 0)."""
     time_global: F32 | None = None
@@ -54,7 +49,6 @@ class ModelState:
     ranker_model: str | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
-    _als_gram: npt.NDArray[np.float64] | None = None
 
     @property
     def n_items(self) -> int:
@@ -62,24 +56,11 @@ class ModelState:
         return int(self.item_ids.shape[0])
 
     @property
-    def generators(self) -> list[str]:
-        """Generators that were fitted (popularity is always there)."""
-        present = {
-            "ease": self.ease is not None,
-            "als": self.als_items is not None,
-            "item_knn": self.knn is not None,
-            "content": self.tfidf is not None,
-            "popularity": True,
-        }
-        return [g for g, ok in present.items() if ok]
-
-    def als_gram(self, regularization: float) -> npt.NDArray[np.float64]:
-        """``Y'Y + reg * I`` of the ALS item factors (cached; used by the fold-in)."""
-        if self._als_gram is None:
-            assert self.als_items is not None
-            y = self.als_items.astype(np.float64)
-            self._als_gram = y.T @ y + regularization * np.eye(y.shape[1])
-        return self._als_gram
+    def popularity(self) -> F32:
+        """The popularity generator's (time-decayed) item scores."""
+        generator = self.generators["popularity"]
+        assert isinstance(generator, PopularityGenerator)
+        return generator.scores
 
 
 def _as_str(ids: npt.ArrayLike) -> npt.NDArray[np.str_]:
@@ -141,15 +122,6 @@ def fit_state(
     fitted_at = float(now if now is not None else (times.max() if len(times) else 0.0))
 
     counts = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
-    if config.popularity_half_life_days is not None:
-        # decay from the latest event, not from ``now``: the order is the same (the decay
-        # scales every item alike) and a model fitted long after its data keeps non-zero scores
-        latest = float(times.max()) if len(times) else 0.0
-        age = np.maximum(latest - times, 0.0)
-        weights = np.power(0.5, age / (config.popularity_half_life_days * 86400.0))
-        popularity = np.bincount(cols, weights=weights, minlength=n_items).astype(np.float32)
-    else:
-        popularity = counts.copy()
     last_event = np.full(n_items, np.nan, dtype=np.float32)
     first_event = np.full(n_items, np.nan, dtype=np.float32)
     frame = pd.DataFrame({"c": cols, "t": times})
@@ -166,7 +138,6 @@ def fit_state(
         category_names=names,
         item_categories=item_categories,
         counts=counts,
-        popularity=popularity,
         last_event=last_event,
         first_event=first_event,
         fitted_at=fitted_at,
@@ -175,33 +146,22 @@ def fit_state(
         time_hist=time_hist,
         time_global=time_global,
     )
-    wanted = set(config.generators)
-    if "ease" in wanted:
-        if n_items <= config.ease_max_items:
-            weighted = value_weighted(matrix, users, items, interactions, config.ease_value_weight)
-            ease = EASERecommender(l2=config.ease_lambda, binary=False).fit(weighted)
-            assert ease.weights_ is not None
-            state.ease = ease.weights_.astype(np.float32)
-        else:
-            state.skipped["ease"] = f"{n_items} items > ease_max_items {config.ease_max_items}"
-    if "item_knn" in wanted:
-        knn = ItemKNNRecommender(neighbours=config.knn_neighbours, num_threads=config.num_threads).fit(matrix)
-        assert knn.similarity_ is not None
-        state.knn = csr_matrix(knn.similarity_, dtype=np.float32)
-    if "als" in wanted:
-        als = ALSRecommender(
-            factors=config.als_factors,
-            regularization=config.als_regularization,
-            alpha=config.als_alpha,
-            iterations=config.als_iterations,
-            seed=config.seed,
-            num_threads=config.num_threads,
-        ).fit(matrix)
-        assert als.item_factors_ is not None
-        state.als_items = np.ascontiguousarray(als.item_factors_, dtype=np.float32)
-        state.als_index = InnerProductIndex.build(state.als_items)
-    if "content" in wanted:
-        _fit_content(state, config)
+    data = FitData(
+        matrix=matrix,
+        users=users,
+        items=items,
+        interactions=Interactions(user_ids, item_ids, interactions.values, interactions.timestamps),
+        item_cols=cols,
+        times=times,
+        catalog=aligned,
+        seed=config.seed,
+        num_threads=config.num_threads,
+    )
+    for settings in config.generators:
+        try:
+            state.generators[settings.kind] = REGISTRY[settings.kind].fit(data, settings)
+        except SkipGenerator as skipped:
+            state.skipped[settings.kind] = str(skipped)
     return state
 
 
@@ -222,28 +182,6 @@ def time_histograms(
     return rows.astype(np.float32), glob.astype(np.float32)
 
 
-def value_weighted(
-    matrix: csr_matrix, users: IdIndex, items: IdIndex, interactions: Interactions, weight: float
-) -> csr_matrix:
-    """The binary user x item matrix with each pair weighted by ``1 + weight * z`` (z = the
-    pair's mean interaction value, standardised over all pairs, clipped to +-3; at least 0.1).
-
-    Returns ``matrix`` itself when ``weight`` is 0 or the values do not vary."""
-    values = np.asarray(interactions.values, dtype=np.float64)
-    if weight <= 0 or values.shape[0] == 0 or not np.isfinite(values).all() or np.ptp(values) == 0:
-        return matrix
-    rows = users.lookup(_as_str(interactions.user_ids))
-    cols = items.lookup(_as_str(interactions.item_ids))
-    pairs = pd.DataFrame({"r": rows, "c": cols, "v": values}).groupby(["r", "c"], sort=False)["v"].mean()
-    spread = float(pairs.std(ddof=0))
-    if spread == 0 or not np.isfinite(spread):
-        return matrix
-    z = np.clip((pairs.to_numpy() - float(pairs.mean())) / spread, -3.0, 3.0)
-    r = pairs.index.get_level_values(0).to_numpy()
-    c = pairs.index.get_level_values(1).to_numpy()
-    return csr_matrix((np.maximum(1.0 + weight * z, 0.1), (r, c)), shape=matrix.shape)
-
-
 def _aligned_catalog(item_ids: npt.NDArray[np.str_], catalog: pd.DataFrame | None) -> pd.DataFrame:
     base = pd.DataFrame({"item_id": item_ids})
     if catalog is None:
@@ -260,25 +198,3 @@ def _aligned_catalog(item_ids: npt.NDArray[np.str_], catalog: pd.DataFrame | Non
     merged["created_at"] = merged["created_at"].astype(float)
     merged["available"] = [True if pd.isna(v) else bool(v) for v in merged["available"].tolist()]
     return merged
-
-
-def _fit_content(state: ModelState, config: HybridConfig) -> None:
-    catalog = state.catalog
-    has_text = bool((catalog["text"].str.strip() != "").any())
-    has_categories = bool(any(len(c) for c in catalog["categories"]))
-    if not has_text and not has_categories:
-        state.skipped["content"] = "the catalog has neither text nor categories"
-        return
-    content = ContentRecommender(
-        max_features=config.content_max_features,
-        use_text=has_text,
-        use_categories=has_categories,
-        category_weight=config.content_category_weight,
-    ).fit_items(
-        state.item_ids,
-        texts={"text": catalog["text"].tolist()},
-        categories={"category": catalog["categories"].tolist()},
-    )
-    assert content.item_matrix_ is not None
-    state.tfidf = csr_matrix(content.item_matrix_, dtype=np.float32)
-    state.vocabulary = content.vocabulary_

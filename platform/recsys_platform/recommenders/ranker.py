@@ -206,7 +206,9 @@ def tune_cold(model: HybridRecommender, groups: list[_Group]) -> dict[str, Any]:
     """
     base = model.config
     best: tuple[float, dict[str, float]] = (-1.0, dict(base.blend_weights))
-    contents = CONTENT_GRID if model.state.tfidf is not None else (base.blend_weights.get("content", 0.0),)
+    contents = (
+        CONTENT_GRID if "content" in model.state.generators else (base.blend_weights.get("content", 0.0),)
+    )
     for content in contents:
         for popularity in POPULARITY_GRID:
             weights = {**base.blend_weights, "content": content, "popularity": popularity}

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from recsys_platform.recommenders.config import GENERATORS, HybridConfig
+from recsys_platform.recommenders.config import HybridConfig
+from recsys_platform.recommenders.generators import KINDS
 from recsys_platform.recommenders.model_state import ModelState
 
 F64 = npt.NDArray[np.float64]
@@ -21,9 +22,9 @@ I64 = npt.NDArray[np.int64]
 TIME_FEATURES: tuple[str, ...] = ("time_lift", "time_cos", "time_lift_recent")
 
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"{g}_score" for g in GENERATORS),
-    *(f"{g}_rank" for g in GENERATORS),
-    *(f"{g}_relative" for g in GENERATORS),
+    *(f"{g}_score" for g in KINDS),
+    *(f"{g}_rank" for g in KINDS),
+    *(f"{g}_relative" for g in KINDS),
     "log_count",
     "log_popularity",
     "item_age_days",
@@ -56,39 +57,24 @@ def _top(scores: F64, blocked: npt.NDArray[np.bool_], k: int) -> I64:
     return top[order].astype(np.int64)
 
 
-def fold_in(state: ModelState, config: HybridConfig, history: I64) -> F64:
-    """The ALS user vector for a history (one exact least-squares step; implicit's rule)."""
-    assert state.als_items is not None
-    y = state.als_items[history].astype(np.float64)
-    gram = state.als_gram(config.als_regularization) + config.als_alpha * (y.T @ y)
-    b = (1.0 + config.als_alpha) * y.sum(axis=0)
-    return np.asarray(np.linalg.solve(gram, b), dtype=np.float64)
-
-
 def generator_scores(
     state: ModelState, config: HybridConfig, history: I64, generators: list[str]
 ) -> tuple[dict[str, F64], dict[str, I64]]:
-    """Dense scores over all items per generator, and ALS's FAISS retrieval (when used)."""
+    """Dense scores over all items per generator, and the candidates of those that retrieve
+    with their own index (ALS's FAISS search)."""
     dense: dict[str, F64] = {}
     retrieved: dict[str, I64] = {}
-    has_history = history.shape[0] > 0
+    k = config.candidates_per_generator + history.shape[0]
     for g in generators:
-        if g == "popularity":
-            dense[g] = state.popularity.astype(np.float64)
-        elif g == "ease" and state.ease is not None and has_history:
-            dense[g] = state.ease[history].sum(axis=0, dtype=np.float64)
-        elif g == "item_knn" and state.knn is not None and has_history:
-            dense[g] = np.asarray(state.knn[history].sum(axis=0), dtype=np.float64).ravel()
-        elif g == "content" and state.tfidf is not None and has_history:
-            profile = np.asarray(state.tfidf[history].sum(axis=0), dtype=np.float64).ravel()
-            norm = np.linalg.norm(profile)
-            if norm > 0:
-                dense[g] = np.asarray(state.tfidf @ (profile / norm), dtype=np.float64).ravel()
-        elif g == "als" and state.als_items is not None and state.als_index is not None and has_history:
-            user = fold_in(state, config, history)
-            dense[g] = (state.als_items @ user.astype(np.float32)).astype(np.float64)
-            k = config.candidates_per_generator + history.shape[0]
-            retrieved[g], _ = state.als_index.search(user.astype(np.float32), k)
+        generator = state.generators.get(g)
+        if generator is None or (generator.needs_history and not history.shape[0]):
+            continue
+        out = generator.retrieve(history, k)
+        if out is None:
+            continue
+        dense[g] = out.scores
+        if out.retrieved is not None:
+            retrieved[g] = out.retrieved
     return dense, retrieved
 
 
@@ -145,7 +131,7 @@ def candidates(
     ranks_out: dict[str, F64] = {}
     sources: dict[str, npt.NDArray[np.bool_]] = {}
     c = float(config.candidates_per_generator)
-    for g in GENERATORS:
+    for g in KINDS:
         if g in dense:
             scores_out[g] = dense[g][pool]
             rank = np.full(state.n_items, c + 1.0)
@@ -204,9 +190,9 @@ def features(state: ModelState, cand: Candidates, history_length: int, now: floa
     last = state.last_event[items].astype(np.float64)
     since = np.where(np.isnan(last), -1.0, (now - last) / 86400.0)
     columns = [
-        *(cand.scores[g] for g in GENERATORS),
-        *(cand.ranks[g] for g in GENERATORS),
-        *(_relative(cand.scores[g]) for g in GENERATORS),
+        *(cand.scores[g] for g in KINDS),
+        *(cand.ranks[g] for g in KINDS),
+        *(_relative(cand.scores[g]) for g in KINDS),
         np.log1p(state.counts[items].astype(np.float64)),
         np.log1p(state.popularity[items].astype(np.float64)),
         age,
@@ -238,5 +224,5 @@ def blend_scores(
 
 def blend_features(weights: Mapping[str, float], affinity_weight: float, feats: F64) -> F64:
     """``blend_scores`` computed from a ``features`` matrix."""
-    scores: dict[str, F64] = {g: feats[:, FEATURE_NAMES.index(f"{g}_score")] for g in GENERATORS}
+    scores: dict[str, F64] = {g: feats[:, FEATURE_NAMES.index(f"{g}_score")] for g in KINDS}
     return blend_scores(weights, affinity_weight, scores, feats[:, FEATURE_NAMES.index("category_affinity")])

@@ -30,6 +30,6 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [{"item_id": f"i{i}", "title": f"Item {i}", "genres": [f"g{i % 4}"]} for i in range(60)]
     )
     model = HybridRecommender.fit(
-        log, catalog, HybridConfig(ranker=RankerConfig(enabled=False), als_iterations=3)
+        log, catalog, HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("als", iterations=3)
     )
     return save_model(model, tmp_path_factory.mktemp("artifact") / "model")

@@ -43,7 +43,7 @@ def _train(directory: Path) -> None:
     catalog = catalog_frame(
         [{"item_id": i, "title": f"Item {i}", "genres": ["even"], "created_at": 1.7e9} for i in ITEMS]
     )
-    config = HybridConfig(ranker=RankerConfig(enabled=False), als_iterations=3)
+    config = HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("als", iterations=3)
     save_model(HybridRecommender.fit(log, catalog, config), directory)
 
 

@@ -71,8 +71,8 @@ def fit_and_save(directory: Path, seed: int = 5, reason_tag: str = "") -> Path:
                 times.append(t)
     log = Interactions(np.asarray(users), np.asarray(items), np.ones(len(users)), np.asarray(times))
     config = HybridConfig(
-        cold_start_threshold=2, ranker=RankerConfig(enabled=False), als_factors=8, als_iterations=3, seed=seed
-    )
+        cold_start_threshold=2, ranker=RankerConfig(enabled=False), seed=seed
+    ).with_generator("als", factors=8, iterations=3)
     model = HybridRecommender.fit(log, catalog_frame(catalog_records()), config, now=NOW)
     save_model(model, directory)
     return directory

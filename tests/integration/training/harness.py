@@ -23,7 +23,15 @@ TOPICS = {
     "cooking": "recipe kitchen oven flavour dinner",
 }
 #: A fast model: no learned ranker, few ALS iterations (the pipeline, not the model, is under test).
-FAST_MODEL = {"ranker": {"enabled": False}, "als_iterations": 3}
+FAST_MODEL = {
+    "ranker": {"enabled": False},
+    "generators": [
+        {"kind": "ease"},
+        {"kind": "als", "iterations": 3},
+        {"kind": "item_knn"},
+        {"kind": "content"},
+    ],
+}
 
 
 class TrainingEnv:

@@ -88,5 +88,7 @@ def topic_model(topic_data: tuple[Any, Any]) -> Any:
     from recsys_platform.recommenders.hybrid import HybridRecommender
 
     log, catalog = topic_data
-    config = HybridConfig(cold_start_threshold=3, ranker=RankerConfig(enabled=False), als_factors=8)
+    config = HybridConfig(cold_start_threshold=3, ranker=RankerConfig(enabled=False)).with_generator(
+        "als", factors=8
+    )
     return HybridRecommender.fit(log, catalog, config)

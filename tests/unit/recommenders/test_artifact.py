@@ -99,7 +99,9 @@ def test_time_histograms_round_trip(topic_data: tuple[Any, Any], tmp_path: Path)
     from recsys_platform.recommenders.hybrid import HybridRecommender
 
     log, catalog = topic_data
-    config = HybridConfig(time_bins=8, ranker=RankerConfig(enabled=False), als_factors=8, als_iterations=3)
+    config = HybridConfig(time_bins=8, ranker=RankerConfig(enabled=False)).with_generator(
+        "als", factors=8, iterations=3
+    )
     model = HybridRecommender.fit(log, catalog, config)
     loaded = load_model(save_model(model, tmp_path / "m"))
     assert "time.npz" in json.loads((tmp_path / "m" / "manifest.json").read_text())["files"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from recsys_platform.recommenders.base import NotFittedError, recommend
-from recsys_platform.recommenders.content import ContentRecommender
+from recsys_platform.recommenders.generators.content import ContentRecommender
 from scipy.sparse import csr_matrix
 
 IDS = ["s1", "s2", "s3", "t1", "t2", "t3", "f1", "f2"]

@@ -157,9 +157,9 @@ def test_without_text_or_categories_content_is_skipped(topic_data: tuple[Any, An
 
 def test_ease_is_skipped_above_its_item_limit(topic_data: tuple[Any, Any]) -> None:
     log, catalog = topic_data
-    config = HybridConfig(ease_max_items=10, ranker=RankerConfig(enabled=False))
+    config = HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("ease", max_items=10)
     model = HybridRecommender.fit(log, catalog, config)
-    assert "ease" not in model.generators and "ease_max_items" in model.state.skipped["ease"]
+    assert "ease" not in model.generators and "max_items 10" in model.state.skipped["ease"]
     recs = model.recommend(["tech-1", "tech-2", "tech-3", "tech-4", "tech-5"], 5)
     assert [topic_of(r.item_id) for r in recs] == ["tech"] * 5
 
@@ -182,7 +182,11 @@ def test_recommend_latency_on_a_10k_item_catalog() -> None:
             "categories": [[f"c{i % 20}"] for i in range(n_items)],
         }
     )
-    config = HybridConfig(ease_max_items=5_000, ranker=RankerConfig(enabled=False), als_iterations=3)
+    config = (
+        HybridConfig(ranker=RankerConfig(enabled=False))
+        .with_generator("ease", max_items=5_000)
+        .with_generator("als", iterations=3)
+    )
     model = HybridRecommender.fit(log, catalog, config)
     histories = [[f"i{j}" for j in rng.integers(0, n_items, 30)] for _ in range(50)]
     timings = []
@@ -198,7 +202,7 @@ def test_recommend_latency_on_a_10k_item_catalog() -> None:
 
 def test_popularity_survives_a_fit_long_after_the_data(topic_data: tuple[Any, Any]) -> None:
     log, catalog = topic_data
-    config = HybridConfig(ranker=RankerConfig(enabled=False), popularity_half_life_days=1.0)
+    config = HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("popularity", half_life_days=1.0)
     model = HybridRecommender.fit(log, catalog, config, now=2_000_000_000.0)
     top = model.popular(3)
     assert all(r.score > 0 for r in top)

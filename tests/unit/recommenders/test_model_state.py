@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from recsys_platform.recommenders.config import HybridConfig, RankerConfig
 from recsys_platform.recommenders.data import Interactions
-from recsys_platform.recommenders.model_state import fit_state, time_histograms, value_weighted
+from recsys_platform.recommenders.generators import EaseConfig, EaseGenerator, ItemKnnConfig
+from recsys_platform.recommenders.generators.ease import value_weighted
+from recsys_platform.recommenders.model_state import ModelState, fit_state, time_histograms
 from recsys_platform.recommenders.scoring import TIME_FEATURES, time_features
 
 
@@ -38,14 +41,20 @@ def test_ratings_change_the_ease_weights_only_when_enabled() -> None:
     items = np.asarray([f"i{j}" for j in rng.integers(0, 12, users.shape[0])])
     ratings = rng.integers(1, 6, users.shape[0]).astype(np.float64)
     log = Interactions(users, items, ratings, None)
-    base = HybridConfig(generators=["ease"], ranker=RankerConfig(enabled=False))
-    plain = fit_state(log, None, base.model_copy(update={"ease_value_weight": 0.0}), None)
+    base = HybridConfig(generators=[EaseConfig()], ranker=RankerConfig(enabled=False))
+    plain = fit_state(log, None, base.with_generator("ease", value_weight=0.0), None)
     binary_log = Interactions(users, items, np.ones_like(ratings), None)
     same = fit_state(binary_log, None, base, None)
     rated = fit_state(log, None, base, None)
-    assert plain.ease is not None and same.ease is not None and rated.ease is not None
-    np.testing.assert_allclose(plain.ease, same.ease, rtol=1e-6)
-    assert not np.allclose(plain.ease, rated.ease)
+    plain_w, same_w, rated_w = (ease_weights(s) for s in (plain, same, rated))
+    np.testing.assert_allclose(plain_w, same_w, rtol=1e-6)
+    assert not np.allclose(plain_w, rated_w)
+
+
+def ease_weights(state: ModelState) -> npt.NDArray[np.float32]:
+    generator = state.generators["ease"]
+    assert isinstance(generator, EaseGenerator)
+    return generator.weights
 
 
 def test_time_histograms_need_a_time_span() -> None:
@@ -71,12 +80,12 @@ def test_items_consumed_when_the_history_was_are_scored_higher() -> None:
             items.append(item)
             times.append(86400.0 * (60 + u % 5) + k)
     log = Interactions(np.asarray(users), np.asarray(items), np.ones(len(users)), np.asarray(times))
-    state = fit_state(log, None, HybridConfig(generators=["item_knn"], time_bins=16), None)
+    state = fit_state(log, None, HybridConfig(generators=[ItemKnnConfig()], time_bins=16), None)
     index = {str(i): n for n, i in enumerate(state.item_ids)}
     history = np.asarray([index["a1"], index["a2"]])
     candidates = np.asarray([index["b1"], index["d1"]])
     values = time_features(state, history, candidates)
     assert values.shape == (2, len(TIME_FEATURES))
     assert (values[0] > values[1]).all()
-    no_time = fit_state(log, None, HybridConfig(generators=["item_knn"], time_bins=0), None)
+    no_time = fit_state(log, None, HybridConfig(generators=[ItemKnnConfig()], time_bins=0), None)
     assert not time_features(no_time, history, candidates).any()

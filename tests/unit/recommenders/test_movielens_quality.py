@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from recsys_platform.recommenders.base import Recommender, recommend
 from recsys_platform.recommenders.data import Interactions, python_stratified_split
-from recsys_platform.recommenders.ease import EASERecommender
+from recsys_platform.recommenders.generators.ease import EASERecommender
+from recsys_platform.recommenders.generators.popularity import PopularityRecommender
 from recsys_platform.recommenders.metrics import evaluate
-from recsys_platform.recommenders.popularity import PopularityRecommender
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "ml-100k" / "u.data"
 

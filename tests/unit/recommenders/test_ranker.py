@@ -15,10 +15,8 @@ from recsys_platform.recommenders.ranker import validation_holdout
 
 # min_gain=-1 keeps the ranker whatever it scores, so its code path is exercised
 CONFIG = HybridConfig(
-    als_factors=8,
-    als_iterations=5,
     ranker=RankerConfig(num_rounds=20, min_data_in_leaf=5, min_gain=-1.0, min_users=5),
-)
+).with_generator("als", factors=8, iterations=5)
 
 
 @pytest.fixture(scope="module")

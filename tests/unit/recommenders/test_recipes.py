@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from recsys_platform.recommenders.als import ALSRecommender
 from recsys_platform.recommenders.base import NotFittedError, Recommender, recommend
-from recsys_platform.recommenders.ease import EASERecommender
-from recsys_platform.recommenders.item_knn import ItemKNNRecommender
-from recsys_platform.recommenders.popularity import PopularityRecommender
+from recsys_platform.recommenders.generators.als import ALSRecommender
+from recsys_platform.recommenders.generators.ease import EASERecommender
+from recsys_platform.recommenders.generators.item_knn import ItemKNNRecommender
+from recsys_platform.recommenders.generators.popularity import PopularityRecommender
 from scipy.sparse import csr_matrix
 
 PERSONALISED: dict[str, Callable[[], Recommender]] = {

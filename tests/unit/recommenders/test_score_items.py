@@ -18,10 +18,8 @@ def ranked(topic_data: tuple[Any, Any]) -> HybridRecommender:
     """A model with a learned ranker (min_gain=-1 keeps it whatever it scores)."""
     log, catalog = topic_data
     config = HybridConfig(
-        als_factors=8,
-        als_iterations=5,
         ranker=RankerConfig(num_rounds=20, min_data_in_leaf=5, min_gain=-1.0, min_users=5),
-    )
+    ).with_generator("als", factors=8, iterations=5)
     return HybridRecommender.fit(log, catalog, config)
 
 
@@ -70,7 +68,7 @@ def test_history_and_unavailable_items_are_scored_not_dropped(topic_data: tuple[
     catalog = catalog.copy()
     catalog.loc[catalog["item_id"] == "tech-9", "available"] = False
     model = HybridRecommender.fit(
-        log, catalog, HybridConfig(ranker=RankerConfig(enabled=False), als_factors=8)
+        log, catalog, HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("als", factors=8)
     )
     got = model.score_items(WARM, ["tech-1", "tech-9", "food-2"])
     assert sorted(s.item_id for s in got) == ["food-2", "tech-1", "tech-9"]

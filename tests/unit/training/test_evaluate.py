@@ -28,7 +28,7 @@ from recsys_platform.training.steps import evaluate_candidate
 TOPICS = ("sport", "politics", "science", "cooking")
 DAY = 86_400.0
 T0 = 1_800_000_000.0
-CONFIG = HybridConfig(ranker=RankerConfig(enabled=False), als_iterations=3, als_factors=8)
+CONFIG = HybridConfig(ranker=RankerConfig(enabled=False)).with_generator("als", iterations=3, factors=8)
 #: A one-day hold-out of the ten days: most of its clicks are on items published before the cut.
 PARAMS = TrainingParams(holdout_fraction=0.1)
 
@@ -205,7 +205,7 @@ def test_a_champion_of_another_recipe_whose_data_reach_past_the_cut_is_refit_on_
     news_data: tuple[Any, Any], tmp_path: Path
 ) -> None:
     events, catalog = news_data
-    other = CONFIG.model_copy(update={"generators": ["item_knn", "popularity"]})
+    other = HybridConfig.model_validate({**CONFIG.model_dump(), "generators": [{"kind": "item_knn"}]})
     registry = champion_registry(tmp_path, events[events["timestamp"] <= T0 + 9.6 * DAY], catalog, other)
     metrics = evaluate_candidate(candidate_of(events, catalog), events, catalog, PARAMS, registry, "acme")
 

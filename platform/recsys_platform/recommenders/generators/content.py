@@ -1,4 +1,4 @@
-"""Content recipe: TF-IDF over item text plus categorical tokens, user profile = mean item vector.
+"""Content generator: TF-IDF over item text plus categorical tokens, user profile = mean item vector.
 
 Each item is one TF-IDF row built from its text fields (title, abstract, description...)
 and its categorical fields (category, subcategory, genres, tags...). Categorical values
@@ -18,17 +18,31 @@ sparse user profiles; scoring is one sparse product per batch of users.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Self
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.sparse import csr_matrix, diags
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.sparse import csr_matrix, diags, load_npz, save_npz
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recsys_platform.recommenders.base import FloatArray, IndexArray, NotFittedError
+from recsys_platform.recommenders.generators.base import (
+    F64,
+    I64,
+    FitData,
+    Generator,
+    Retrieval,
+    SkipGenerator,
+    check_shape,
+    register,
+    sum_rows,
+)
 
 TextValue = str | None
 CategoryValue = str | Sequence[str] | None
@@ -270,3 +284,79 @@ class ContentRecommender:
         order = np.lexsort((candidates, -row[candidates]))[:k]
         items = candidates[order].astype(np.int64)
         return items, row[items].astype(np.float64)
+
+
+class ContentConfig(BaseModel):
+    """Hyper-parameters of the content (TF-IDF) generator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["content"] = "content"
+    max_features: int = Field(50_000, ge=1)
+    category_weight: float = Field(1.0, ge=0.0)
+
+
+@register
+class ContentGenerator(Generator[ContentConfig]):
+    """Serving content: cosine of the history's summed (normalised) TF-IDF profile with each item.
+
+    Needs no interactions, so it scores items imported after the last event too, and it is the
+    cold-start generator."""
+
+    kind = "content"
+    similar_weight = 0.5
+    FILES = ("tfidf.npz", "vocabulary.json")
+
+    def __init__(self, config: ContentConfig, tfidf: csr_matrix, vocabulary: dict[str, int]) -> None:
+        super().__init__(config)
+        self.tfidf = tfidf
+        self.vocabulary = vocabulary
+
+    @classmethod
+    def fit(cls, data: FitData, config: ContentConfig) -> ContentGenerator:
+        catalog = data.catalog
+        has_text = bool((catalog["text"].str.strip() != "").any())
+        has_categories = bool(any(len(c) for c in catalog["categories"]))
+        if not has_text and not has_categories:
+            raise SkipGenerator("the catalog has neither text nor categories")
+        content = ContentRecommender(
+            max_features=config.max_features,
+            use_text=has_text,
+            use_categories=has_categories,
+            category_weight=config.category_weight,
+        ).fit_items(
+            data.items.ids.astype(str),
+            texts={"text": catalog["text"].tolist()},
+            categories={"category": catalog["categories"].tolist()},
+        )
+        assert content.item_matrix_ is not None and content.vocabulary_ is not None
+        return cls(config, csr_matrix(content.item_matrix_, dtype=np.float32), content.vocabulary_)
+
+    def retrieve(self, history: I64, k: int) -> Retrieval | None:
+        if not history.shape[0]:
+            return None
+        profile = sum_rows(self.tfidf, history)
+        norm = np.linalg.norm(profile)
+        if norm <= 0:
+            return None
+        return Retrieval(np.asarray(self.tfidf @ (profile / norm), dtype=np.float64).ravel())
+
+    def explain(self, history: I64, items: I64) -> F64 | None:
+        return np.asarray((self.tfidf[history] @ self.tfidf[items].T).toarray(), dtype=np.float64)
+
+    def similar(self, item: int) -> F64 | None:
+        return np.asarray((self.tfidf @ self.tfidf[item].T).toarray(), dtype=np.float64).ravel()
+
+    def save(self, directory: Path) -> list[str]:
+        save_npz(directory / self.FILES[0], self.tfidf)
+        (directory / self.FILES[1]).write_text(json.dumps(self.vocabulary))
+        return list(self.FILES)
+
+    @classmethod
+    def load(
+        cls, directory: Path, files: Collection[str], config: ContentConfig, n_items: int
+    ) -> ContentGenerator:
+        tfidf = csr_matrix(load_npz(directory / cls.FILES[0]))
+        vocabulary = json.loads((directory / cls.FILES[1]).read_text())
+        check_shape(directory / cls.FILES[0], tfidf.shape[:1], (n_items,))
+        return cls(config, tfidf, vocabulary)
