@@ -5,7 +5,8 @@ Modules:
         Microsoft Recommenders stratified split.
     metrics: top-k ranking metrics (MAP, nDCG, precision, recall, coverage).
     base: the ``Recommender`` protocol and the shared top-k helper.
-    popularity, item_knn, als, ease, content (TF-IDF): one recipe each.
+    generators: the candidate generators as plug-ins (ease, als, item_knn, content,
+        popularity; one file each, a registry, a discriminated config union).
     hybrid: ``HybridRecommender`` (the model the platform trains and serves), ``ScoredItem``.
     config: ``HybridConfig`` / ``RankerConfig`` (all hyper-parameters).
     model_state, scoring, retrieval, ranker: the hybrid's fitted arrays, request-time
