@@ -204,12 +204,14 @@ class RecommendationService:
         history, seen, affinity, cold, now = user.history, user.seen, user.affinity, user.cold, user.now
         weights, signals = self._stream(loaded, user, SIGNAL_CANDIDATES)
         names = [name for name in weights if name != MODEL]
+        ranker = getattr(loaded.model, "stream_ranker", None)
+        lengths = (len(history), len(user.session_items))
 
         def generate(pool: int, exclude: Collection[str]) -> Sequence[ScoredItemLike]:
             if signals is not None and weights.get(MODEL, 1.0) <= 0:
                 # the tuned blend gives the model's list no weight (fast-moving catalogs): the
                 # list is the streaming signals' alone, so the model is not asked for it
-                return blend((), signals, weights, names, pool, exclude)
+                return blend((), signals, weights, names, pool, exclude, ranker=ranker, lengths=lengths)
             listed = loaded.model.recommend(
                 history,
                 pool,
@@ -220,7 +222,7 @@ class RecommendationService:
             )
             if signals is None:
                 return listed
-            return blend(listed, signals, weights, names, pool, exclude)
+            return blend(listed, signals, weights, names, pool, exclude, ranker=ranker, lengths=lengths)
 
         items = self._ranked(request, loaded, generate, seen, self.config.rerank, now)
         if len(items) < request.n:
@@ -299,8 +301,13 @@ class RecommendationService:
         if signals is not None:  # the served blend orders known and unknown items together
             names = [name for name in weights if name != MODEL]
             order = [c.item_id for c in ranked + unknown]
+            ranker = getattr(loaded.model, "stream_ranker", None)
+            lengths = (len(history), len(user.session_items))
             blended = {
-                b.item_id: b for b in blend(scored, signals, weights, names, len(order), include=order)
+                b.item_id: b
+                for b in blend(
+                    scored, signals, weights, names, len(order), include=order, ranker=ranker, lengths=lengths
+                )
             }
             return self._response(_in_blend_order(ranked + unknown, blended)[:n], loaded, cold)
         if unknown and self._signals is not None:  # items the model has never seen: clicked now

@@ -94,6 +94,9 @@ def save_model(model: HybridRecommender, directory: str | Path) -> Path:
     if s.ranker_model:
         (out / "ranker.txt").write_text(s.ranker_model)
         files.append("ranker.txt")
+    if s.stream_ranker_model:
+        (out / "stream_ranker.txt").write_text(s.stream_ranker_model)
+        files.append("stream_ranker.txt")
     manifest = {
         "schema_version": ARTIFACT_SCHEMA_VERSION,
         "created_at": time.time(),
@@ -210,6 +213,8 @@ def _load_state(
             raise ArtifactError(f"{root / 'time.npz'}: 'glob' and 'hist' have different bin counts")
     if "ranker.txt" in files:
         state.ranker_model = (root / "ranker.txt").read_text()
+    if "stream_ranker.txt" in files:
+        state.stream_ranker_model = (root / "stream_ranker.txt").read_text()
     return state
 
 

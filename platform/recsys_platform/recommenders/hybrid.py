@@ -26,6 +26,7 @@ from recsys_platform.recommenders.data import IdIndex, Interactions
 from recsys_platform.recommenders.exceptions import InsufficientDataError, UnknownItemError
 from recsys_platform.recommenders.generators import KINDS, REGISTRY
 from recsys_platform.recommenders.model_state import ModelState, fit_state
+from recsys_platform.recommenders.stream_blend import StreamRanker
 
 SCHEMA_VERSION = 3
 __all__ = ["HybridConfig", "HybridRecommender", "InsufficientDataError", "ScoredItem", "UnknownItemError"]
@@ -58,6 +59,10 @@ class HybridRecommender:
         self._available = state.catalog["available"].to_numpy(dtype=bool)
         self._titles = state.catalog["title"].to_numpy(dtype=object)
         self._ranker: Any = None
+        self.stream_ranker: StreamRanker | None = None
+        """The streaming blend's learned correction (None: the weighted blend alone)."""
+        if state.stream_ranker_model:
+            self.stream_ranker = StreamRanker(state.stream_ranker_model)
         if state.ranker_model:
             from recsys_platform.recommenders.ranker import load_booster
 

@@ -47,6 +47,8 @@ class ModelState:
     time_global: F32 | None = None
     """The distribution of all training events over the same bins (smoothed, > 0)."""
     ranker_model: str | None = None
+    stream_ranker_model: str | None = None
+    """LightGBM text of the stream ranker (``stream_blend.fit_stream_ranker``), if one was kept."""
     skipped: dict[str, str] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from recsys_platform.recommenders.generators import KINDS
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent, StreamSignals
 
@@ -29,6 +30,9 @@ SESSION_SIGNALS = ("session_knn", "covisit", "next_item")
 #: Candidates each signal adds to the pool.
 SIGNAL_CANDIDATES = 100
 F64 = npt.NDArray[np.float64]
+#: Per-candidate context the stream ranker sees besides the blend columns: the user's history and
+#: session lengths, and which of the model's generators proposed the item.
+CONTEXT_FEATURES = ("log_history_length", "session_length", *(f"from_{k}" for k in KINDS))
 
 
 def signal_names(config: StreamingConfig) -> list[str]:
@@ -119,6 +123,41 @@ def weight_vector(weights: Mapping[str, float], names: Sequence[str]) -> F64:
     return np.asarray([weights.get(MODEL, 1.0), *(weights.get(n, 0.0) for n in names)], dtype=np.float64)
 
 
+def context_features(
+    items: Sequence[str], model_items: Sequence[Any], history_length: int, session_length: int
+) -> F64:
+    """``CONTEXT_FEATURES`` of each candidate (rows in ``items`` order)."""
+    out = np.zeros((len(items), len(CONTEXT_FEATURES)))
+    out[:, 0] = math.log1p(history_length)
+    out[:, 1] = float(session_length)
+    position = {k: 2 + i for i, k in enumerate(KINDS)}
+    sources = {s.item_id: s.sources for s in model_items}
+    for row, item in enumerate(items):
+        for source in sources.get(item, ()):
+            col = position.get(source)
+            if col is not None:
+                out[row, col] = 1.0
+    return out
+
+
+class StreamRanker:
+    """A LightGBM lambdarank correction on top of the weighted blend, learned on point-in-time
+    replay rows (:func:`fit_stream_ranker`): ``score = blend + f([columns, context])``."""
+
+    def __init__(self, model_text: str) -> None:
+        import lightgbm
+
+        self.model_text = model_text
+        self._booster = lightgbm.Booster(model_str=model_text)
+
+    def score(self, matrix: F64, context: F64, linear: F64) -> F64:
+        """The ranker's scores of one request's candidates."""
+        if not matrix.shape[0]:
+            return linear
+        features = np.hstack([matrix, context])
+        return linear + np.asarray(self._booster.predict(features, num_threads=1), dtype=np.float64)
+
+
 def blend(
     model_items: Sequence[Any],
     signals: StreamSignals | None,
@@ -127,9 +166,12 @@ def blend(
     n: int,
     exclude: Collection[str] = (),
     include: Sequence[str] | None = None,
+    ranker: StreamRanker | None = None,
+    lengths: tuple[int, int] = (0, 0),
 ) -> list[BlendedItem]:
-    """The ``n`` best candidates of the model and the streaming signals, by weighted column sum
-    (with ``include``: exactly those items, ordered).
+    """The ``n`` best candidates of the model and the streaming signals, by weighted column sum,
+    corrected by the model's stream ``ranker`` when it has one (``lengths``: the user's history
+    and session lengths, its context); with ``include``: exactly those items, ordered.
 
     An item keeps the model's reason and sources when the model returned it; a streaming-only
     item gets the reason of its strongest weighted signal.
@@ -139,6 +181,8 @@ def blend(
         return []
     w = weight_vector(weights, names)
     score = matrix @ w
+    if ranker is not None:
+        score = ranker.score(matrix, context_features(items, model_items, *lengths), score)
     best = np.lexsort((np.arange(len(items)), -score))[:n]
     by_model = {s.item_id: s for s in model_items}
     out = []
@@ -169,7 +213,7 @@ TUNE_K = 10
 
 
 @dataclass
-class _Case:
+class ReplayCase:
     matrix: F64
     target: int  # row of the target item, -1 when it is not among the candidates
     user: str = ""
@@ -177,34 +221,50 @@ class _Case:
     """Rows of the user's later hold-out items (the target included) among the candidates."""
     n_future: int = 0
     """How many distinct later hold-out items the user has (reachable or not)."""
+    context: F64 | None = None
+    """``CONTEXT_FEATURES`` of each candidate (the stream ranker's extra inputs)."""
+
+    def features(self) -> F64:
+        """The stream ranker's input rows: the blend columns, then the context."""
+        if self.context is None:
+            return self.matrix
+        return np.hstack([self.matrix, self.context])
 
 
-def _gains(cases: list[_Case], w: F64, k: int = TUNE_K) -> F64:
+def _gains(cases: list[ReplayCase], w: F64, k: int = TUNE_K) -> F64:
     """Each case's nDCG@k of its next-event item (0 when it is not among the candidates)."""
+    return _gains_of(cases, [case.matrix @ w for case in cases], k)
+
+
+def _gains_of(cases: list[ReplayCase], scores: Sequence[F64], k: int = TUNE_K) -> F64:
+    """Each case's nDCG@k of its next-event item under the given per-case scores."""
     out = np.zeros(len(cases))
-    for i, case in enumerate(cases):
+    for i, (case, case_scores) in enumerate(zip(cases, scores, strict=True)):
         if case.target < 0:
             continue
-        scores = case.matrix @ w
-        t = scores[case.target]
-        rank = int((scores > t).sum()) + int((scores[: case.target] == t).sum())
+        t = case_scores[case.target]
+        rank = int((case_scores > t).sum()) + int((case_scores[: case.target] == t).sum())
         if rank < k:
             out[i] = 1.0 / math.log2(rank + 2)
     return out
 
 
-def _ndcg(cases: list[_Case], w: F64, k: int = TUNE_K) -> float:
+def _ndcg(cases: list[ReplayCase], w: F64, k: int = TUNE_K) -> float:
     return float(_gains(cases, w, k).mean()) if cases else 0.0
 
 
-def _future_ndcg(cases: list[_Case], w: F64, k: int = TUNE_K) -> float:
+def _future_ndcg(cases: list[ReplayCase], w: F64, k: int = TUNE_K) -> float:
     """nDCG@k with every later hold-out item of the user relevant (the long-horizon view: what
     the user goes on to consume, not only the next click)."""
+    return _future_ndcg_of(cases, [case.matrix @ w for case in cases], k)
+
+
+def _future_ndcg_of(cases: list[ReplayCase], scores_of: Sequence[F64], k: int = TUNE_K) -> float:
+    """:func:`_future_ndcg` under the given per-case scores."""
     total = 0.0
-    for case in cases:
+    for case, scores in zip(cases, scores_of, strict=True):
         if not case.future:
             continue
-        scores = case.matrix @ w
         top = np.lexsort((np.arange(scores.shape[0]), -scores))[:k]
         hits = np.isin(top, case.future)
         dcg = float((hits / np.log2(np.arange(2, top.shape[0] + 2))).sum())
@@ -222,7 +282,7 @@ def replay_cases(
     max_cases: int = 1500,
     pool: int = 100,
     seed: int = 42,
-) -> list[_Case]:
+) -> list[ReplayCase]:
     """Point-in-time replay: what serving would have computed before each sampled hold-out event.
 
     Replays ``events`` (``user_id, item_id, weight, unix seconds, session_id``; positive weights)
@@ -245,7 +305,7 @@ def replay_cases(
     histories: dict[str, list[str]] = {}
     sessions: dict[str, list[str]] = {}
     pending: list[ItemEvent] = []
-    cases: list[_Case] = []
+    cases: list[ReplayCase] = []
     later: dict[str, list[str]] = {}  # each user's hold-out items in time order
     for user, item, _, ts, _ in rows:
         if ts > holdout_from:
@@ -263,12 +323,13 @@ def replay_cases(
                 signals = store.signals(tenant, session_items, k=SIGNAL_CANDIDATES, exclude_session=key)
                 listed = model.recommend(history, pool, exclude=history)
                 items, matrix = columns(listed, signals, names, set(history))
+                context = context_features(items, listed, len(history), len(session_items))
                 row = {it: r for r, it in enumerate(items)}
                 ahead = [
                     it for it in dict.fromkeys(later[user][consumed.get(user, 0) :]) if it not in history
                 ]
                 future = tuple(row[it] for it in ahead if it in row)
-                cases.append(_Case(matrix, row.get(item, -1), user, future, len(ahead)))
+                cases.append(ReplayCase(matrix, row.get(item, -1), user, future, len(ahead), context))
         if ts > holdout_from:
             consumed[user] = consumed.get(user, 0) + 1
         pending.append(ItemEvent(f"e{i}", user, item, int(ts * 1000), session, float(weight)))
@@ -285,10 +346,137 @@ def replay_cases(
 
 
 def replay_ndcg(
-    cases: list[_Case], weights: Mapping[str, float], config: StreamingConfig | None = None
+    cases: list[ReplayCase],
+    weights: Mapping[str, float],
+    config: StreamingConfig | None = None,
+    ranker: StreamRanker | None = None,
 ) -> float:
-    """nDCG@10 of the blend with ``weights`` on replayed cases (empty weights: the model alone)."""
-    return _ndcg(cases, weight_vector(weights, signal_names(config or StreamingConfig())))
+    """nDCG@10 of what serving computes on replayed cases: the blend with ``weights`` (empty: the
+    model alone), corrected by the stream ``ranker`` when the model has one."""
+    w = weight_vector(weights, signal_names(config or StreamingConfig()))
+    if ranker is None:
+        return _ndcg(cases, w)
+    scores = [ranker.score(c.matrix, _context(c), c.matrix @ w) for c in cases]
+    return float(_gains_of(cases, scores).mean()) if cases else 0.0
+
+
+def _context(case: ReplayCase) -> F64:
+    if case.context is None:
+        return np.zeros((case.matrix.shape[0], len(CONTEXT_FEATURES)))
+    return case.context
+
+
+#: The stream ranker is fitted only with at least this many replayed events whose item was among
+#: the candidates (fewer: the weighted blend alone).
+RANKER_MIN_CASES = 300
+RANKER_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [TUNE_K],
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.9,
+    "lambda_l2": 10.0,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbosity": -1,
+}
+RANKER_ROUNDS = 300
+
+
+def _fit_booster(
+    cases: list[ReplayCase], w: F64, rounds: int, seed: int, valid: list[ReplayCase] | None
+) -> Any:
+    import lightgbm
+
+    def dataset(part: list[ReplayCase]) -> Any:
+        labels = []
+        for c in part:
+            label = np.zeros(c.matrix.shape[0])
+            label[c.target] = 1.0
+            labels.append(label)
+        return lightgbm.Dataset(
+            np.vstack([np.hstack([c.matrix, _context(c)]) for c in part]),
+            label=np.concatenate(labels),
+            group=[c.matrix.shape[0] for c in part],
+            init_score=np.concatenate([c.matrix @ w for c in part]),
+            free_raw_data=False,
+        )
+
+    params = {**RANKER_PARAMS, "seed": seed, "feature_fraction_seed": seed}
+    train = dataset(cases)
+    if valid:
+        return lightgbm.train(
+            params,
+            train,
+            num_boost_round=rounds,
+            valid_sets=[dataset(valid)],
+            callbacks=[lightgbm.early_stopping(30, verbose=False)],
+        )
+    return lightgbm.train(params, train, num_boost_round=rounds)
+
+
+def fit_stream_ranker(
+    cases: list[ReplayCase],
+    weights: Mapping[str, float],
+    config: StreamingConfig | None = None,
+    *,
+    seed: int = 42,
+) -> tuple[str | None, dict[str, float]]:
+    """A LightGBM lambdarank correction of the weighted blend, learned on point-in-time replay rows.
+
+    Every replayed hold-out event is one ranking group: the candidates serving would have had (the
+    model's list and each signal's top items) with the blend columns and ``CONTEXT_FEATURES`` as
+    they were before the event, the event's item the positive. Two-fold cross-fitting by user
+    gives each event an out-of-fold score; the ranker is kept only when its next-event nDCG@10
+    beats the weighted blend's by ``MIN_Z`` standard errors (paired) and its long-horizon nDCG@10
+    is no lower than the blend's. The kept ranker is refitted on every event.
+
+    Returns:
+        ``(model_text or None, report)``.
+    """
+    names = signal_names(config or StreamingConfig())
+    w = weight_vector(weights, names)
+    usable = [c for c in cases if c.target >= 0 and c.context is not None]
+    report: dict[str, float] = {"ranker_cases": float(len(usable))}
+    if len(usable) < RANKER_MIN_CASES:
+        return None, report
+    users = sorted({c.user for c in cases})
+    order = np.random.default_rng(seed).permutation(len(users))
+    fold_of = {u: int(order[i] % 2) for i, u in enumerate(users)}
+    scores: list[F64 | None] = [None] * len(cases)
+    rounds = []
+    for fold in (0, 1):
+        fit_on = [c for c in usable if fold_of[c.user] != fold]
+        cut = int(len(fit_on) * 0.8)
+        booster = _fit_booster(fit_on[:cut], w, RANKER_ROUNDS, seed, fit_on[cut:])
+        rounds.append(max(int(booster.best_iteration or booster.current_iteration()), 1))
+        for i, c in enumerate(cases):
+            if fold_of[c.user] == fold:
+                raw = booster.predict(np.hstack([c.matrix, _context(c)]), num_threads=1)
+                scores[i] = c.matrix @ w + np.asarray(raw, dtype=np.float64)
+    oof = [s if s is not None else c.matrix @ w for s, c in zip(scores, cases, strict=True)]
+    diff = _gains_of(cases, oof) - _gains(cases, w)
+    spread = float(diff.std(ddof=1)) / math.sqrt(len(cases)) if len(cases) > 1 else 0.0
+    z = float(diff.mean()) / spread if spread > 0 else 0.0
+    ranker_future = _future_ndcg_of(cases, oof)
+    blend_future = _future_ndcg(cases, w)
+    report.update(
+        {
+            "ranker_ndcg_at_10": float(_gains_of(cases, oof).mean()),
+            "ranker_gain_z": z,
+            "ranker_future_ndcg_at_10": ranker_future,
+            "ranker_rounds": float(np.mean(rounds)),
+        }
+    )
+    kept = z >= MIN_Z and ranker_future >= blend_future
+    report["ranker_kept"] = float(kept)
+    if not kept:
+        return None, report
+    final = _fit_booster(usable, w, int(np.mean(rounds)), seed, None)
+    return str(final.model_to_string()), report
 
 
 def tune_stream_weights(
@@ -299,8 +487,10 @@ def tune_stream_weights(
     *,
     max_cases: int = 1500,
     seed: int = 42,
+    cases: list[ReplayCase] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Weights of the model and each streaming signal that rank the next event's item best.
+    """Weights of the model and each streaming signal that rank the next event's item best
+    (``cases``: the :func:`replay_cases` of these events, when the caller has them already).
 
     On :func:`replay_cases` of the hold-out, coordinate ascent over ``WEIGHT_GRID`` maximises
     nDCG@10 of the next event's item, among the weights that keep the long-horizon nDCG@10
@@ -319,7 +509,8 @@ def tune_stream_weights(
     # Session signals need sessions: without session ids a user's whole stream would stand in
     # for one, and its order (a rating UI's, a backfill's) is not a session's.
     tunable = names if any(r[4] is not None for r in rows) else [n for n in names if n not in SESSION_SIGNALS]
-    cases = replay_cases(model, rows, holdout_from, config, max_cases=max_cases, seed=seed)
+    if cases is None:
+        cases = replay_cases(model, rows, holdout_from, config, max_cases=max_cases, seed=seed)
     model_only = {MODEL: 1.0, **dict.fromkeys(names, 0.0)}
     if not cases:
         return model_only, {"cases": 0.0}

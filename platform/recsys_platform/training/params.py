@@ -48,6 +48,10 @@ class TrainingParams(BaseModel):
     """Tune the weights of the streaming generators (session-kNN, co-visitation, trending) against
     the model on a point-in-time replay of the hold-out, and serve that blend (unless
     ``model.stream_weights`` is given)."""
+    stream_ranker: bool = True
+    """With the streaming blend, also learn a LightGBM correction of it on the same point-in-time
+    replay rows (``stream_blend.fit_stream_ranker``); kept only when it beats the weighted blend
+    out of fold by a clear margin."""
     model: dict[str, Any] = Field(default_factory=dict)
     """Hyper-parameter overrides, validated as ``HybridConfig`` fields."""
 

@@ -85,7 +85,7 @@ def train(
         train_part, _ = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
         eval_model = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
         if params.stream_blend and not config.stream_weights:
-            eval_model = _with_stream_weights(eval_model, events, train_part)
+            eval_model = _with_stream_weights(eval_model, events, train_part, params.stream_ranker)
         save_model(eval_model, eval_model_dir)
         if params.refit_on_all:
             tuned = config.model_copy(update={"stream_weights": eval_model.config.stream_weights})
@@ -93,25 +93,43 @@ def train(
             final.state.validation.update(
                 {k: v for k, v in eval_model.state.validation.items() if k.startswith("stream_")}
             )
+            final.state.stream_ranker_model = eval_model.state.stream_ranker_model
             save_model(final, model_dir)
         else:
             shutil.copytree(eval_model_dir, model_dir, dirs_exist_ok=True)
 
 
-def _with_stream_weights(model: Any, events: Any, train_part: Any) -> Any:
+def _with_stream_weights(model: Any, events: Any, train_part: Any, with_ranker: bool = True) -> Any:
     """The model with the streaming blend weights tuned on a point-in-time replay of the hold-out
-    (``stream_blend.tune_stream_weights``); its report goes into the model's validation figures."""
+    (``stream_blend.tune_stream_weights``) and, when it earns its place, the stream ranker learned
+    on the same replay rows (``fit_stream_ranker``); the reports go into the validation figures,
+    ``stream_served_ndcg_at_10`` being what serving computes (the gate's figure)."""
     from recsys_platform.recommenders.hybrid import HybridRecommender
-    from recsys_platform.recommenders.stream_blend import tune_stream_weights
+    from recsys_platform.recommenders.stream_blend import (
+        fit_stream_ranker,
+        replay_cases,
+        tune_stream_weights,
+        uses_stream,
+    )
 
     if train_part.timestamps is None or not len(train_part.timestamps):
         return model
     cut = float(train_part.timestamps.max())
-    weights, report = tune_stream_weights(model, _replay_rows(events), cut)
+    rows = list(_replay_rows(events))
+    cases = replay_cases(model, rows, cut)
+    weights, report = tune_stream_weights(model, rows, cut, cases=cases)
+    report["served_ndcg_at_10"] = report.get("blend_ndcg_at_10", 0.0)
+    ranker_text = None
+    if with_ranker and uses_stream(weights):
+        ranker_text, ranker_report = fit_stream_ranker(cases, weights)
+        report.update(ranker_report)
+        if ranker_text is not None:
+            report["served_ndcg_at_10"] = ranker_report["ranker_ndcg_at_10"]
     log.info("streaming blend weights %s (%s)", weights, report)
     tuned = HybridRecommender(model.config.model_copy(update={"stream_weights": weights}), model.state)
     tuned.state.validation.update({f"stream_{k}": float(v) for k, v in report.items()})
-    return tuned
+    tuned.state.stream_ranker_model = ranker_text
+    return HybridRecommender(tuned.config, tuned.state)
 
 
 def evaluate(
@@ -219,7 +237,7 @@ def _served_replay(
     for key in ("ndcg_at_10", "holdout_reachability", "holdout_reachable_users", "holdout_users"):
         metrics[f"batch_{key}"] = metrics[key]
     metrics["batch_baseline_popularity_ndcg_at_10"] = metrics["baseline_popularity_ndcg_at_10"]
-    metrics["ndcg_at_10"] = validation["stream_blend_ndcg_at_10"]
+    metrics["ndcg_at_10"] = validation.get("stream_served_ndcg_at_10", validation["stream_blend_ndcg_at_10"])
     metrics["baseline_popularity_ndcg_at_10"] = validation.get("stream_recent_popular_ndcg_at_10", 0.0)
     metrics["holdout_reachability"] = validation.get("stream_reachable", 0.0)
     metrics["holdout_reachable_users"] = validation.get("stream_reachable_users", 0.0)
@@ -230,7 +248,8 @@ def _served_replay(
     cut = float(train_part.timestamps.max())
 
     def score(model: Any) -> float:
-        return replay_ndcg(replay_cases(model, rows, cut), model.config.stream_weights)
+        ranker = getattr(model, "stream_ranker", None)
+        return replay_ndcg(replay_cases(model, rows, cut), model.config.stream_weights, ranker=ranker)
 
     return score
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from recsys_platform.recommenders.artifact import load_model, save_model
+from recsys_platform.recommenders.hybrid import HybridRecommender
 from recsys_platform.recommenders.stream_blend import (
     MODEL,
+    ReplayCase,
+    StreamRanker,
     blend,
     columns,
+    context_features,
+    fit_stream_ranker,
+    replay_ndcg,
     signal_names,
     tune_stream_weights,
     uses_stream,
@@ -117,3 +126,71 @@ def test_without_session_ids_the_session_signals_stay_off() -> None:
             events.append((f"u{s}", f"x{start + pos}", 1.0, t, None))
     weights, _ = tune_stream_weights(NextItemModel(), events, events[len(events) // 2][3], max_cases=400)
     assert weights["session_knn"] == weights["covisit"] == weights["next_item"] == 0.0
+
+
+def synthetic_cases(n: int, rule: bool, seed: int = 0) -> list[ReplayCase]:
+    """Replay cases of 40 candidates: the model's column and session-kNN's, and a context where the
+    session length decides which one predicts the next click (``rule``) or neither does."""
+    rng = np.random.default_rng(seed)
+    names = signal_names(StreamingConfig())
+    cases = []
+    for i in range(n):
+        matrix = np.zeros((40, 1 + len(names)))
+        matrix[:, 0] = rng.random(40)
+        matrix[:, 1] = rng.random(40)
+        session = int(rng.integers(0, 6))
+        context = context_features([f"i{r}" for r in range(40)], [], 20, session)
+        if rule:  # long sessions: session-kNN's best item; short ones: the model's best
+            target = int(np.argmax(matrix[:, 1] if session >= 3 else matrix[:, 0]))
+        else:
+            target = int(rng.integers(0, 40))
+        cases.append(ReplayCase(matrix, target, f"u{i % 300}", (target,), 1, context))
+    return cases
+
+
+def test_the_stream_ranker_learns_what_a_weighted_sum_cannot_and_is_kept() -> None:
+    cases = synthetic_cases(900, rule=True)
+    weights = {MODEL: 1.0, "session_knn": 1.0}
+    text, report = fit_stream_ranker(cases, weights)
+    assert text is not None and report["ranker_kept"] == 1.0
+    ranker = StreamRanker(text)
+    fresh = synthetic_cases(400, rule=True, seed=1)
+    assert replay_ndcg(fresh, weights, ranker=ranker) > replay_ndcg(fresh, weights) + 0.1
+
+
+def test_a_stream_ranker_that_does_not_beat_the_blend_is_dropped() -> None:
+    text, report = fit_stream_ranker(synthetic_cases(900, rule=False), {MODEL: 1.0, "session_knn": 1.0})
+    assert text is None and report["ranker_kept"] == 0.0
+
+
+def test_too_few_replayed_events_fit_no_stream_ranker() -> None:
+    text, report = fit_stream_ranker(synthetic_cases(50, rule=True), {MODEL: 1.0, "session_knn": 1.0})
+    assert text is None and report == {"ranker_cases": 50.0}
+
+
+def test_serving_orders_a_request_as_the_stream_ranker_learned() -> None:
+    cases = synthetic_cases(900, rule=True)
+    weights = {MODEL: 1.0, "session_knn": 1.0}
+    text, _ = fit_stream_ranker(cases, weights)
+    assert text is not None
+    model = [Scored(f"m{i}", float(10 - i)) for i in range(10)]
+    stream = signals({f"s{i}": float(10 - i) for i in range(10)})
+    # a long session: the ranker trusts session-kNN's best item over the model's best
+    long_session = blend(model, stream, weights, NAMES, 3, ranker=StreamRanker(text), lengths=(20, 5))
+    short_session = blend(model, stream, weights, NAMES, 3, ranker=StreamRanker(text), lengths=(20, 0))
+    assert long_session[0].item_id == "s0" and short_session[0].item_id == "m0"
+
+
+def test_the_stream_ranker_travels_with_the_model_artifact(topic_model: Any, tmp_path: Path) -> None:
+    weights = {MODEL: 1.0, "session_knn": 1.0}
+    text, _ = fit_stream_ranker(synthetic_cases(900, rule=True), weights)
+    assert text is not None
+    model = HybridRecommender(topic_model.config, replace(topic_model.state, stream_ranker_model=text))
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert loaded.stream_ranker is not None and topic_model.stream_ranker is None
+    case = synthetic_cases(1, rule=True, seed=3)[0]
+    linear = case.matrix @ np.ones(case.matrix.shape[1])
+    np.testing.assert_array_equal(
+        loaded.stream_ranker.score(case.matrix, case.context, linear),
+        StreamRanker(text).score(case.matrix, case.context, linear),
+    )
