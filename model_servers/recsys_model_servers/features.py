@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from recsys_platform.errors import DependencyUnavailable, NotFound
@@ -19,6 +19,7 @@ from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.features.state import UserState
 from recsys_platform.streaming.events import StreamSignals
 from recsys_platform.streaming.ports import ItemStatsStore
+from recsys_platform.streaming.scoring import FRESH_ITEMS, fresh_scores
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,16 @@ class StreamSignalReader:
         self, session_items: Sequence[str], session_key: str, k: int, want: Sequence[str] | None = None
     ) -> StreamSignals | None:
         """The signals for this session (most recent item first), or None when the store failed;
-        only the session signals in ``want`` are read."""
+        only the session signals in ``want`` are read, and the newest catalog items only when
+        ``want`` names ``fresh``."""
         try:
-            return self._store.signals(
+            signals = self._store.signals(
                 self._tenant_id, session_items, k=k, exclude_session=session_key, want=want
             )
+            if want is not None and "fresh" in want:
+                newest = self._store.fresh(self._tenant_id, FRESH_ITEMS)
+                signals = replace(signals, fresh=fresh_scores(newest, signals.watermark_ms))
+            return signals
         except Exception as exc:  # any backend error: serve the model's list alone
             now = time.monotonic()
             if now - self._last_warning >= WARN_EVERY_SECONDS:

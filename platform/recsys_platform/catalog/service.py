@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -22,17 +23,29 @@ from recsys_platform.catalog.validation import RecordInvalid, incompatible_chang
 from recsys_platform.db.engine import transaction
 from recsys_platform.db.models import CatalogItem, utcnow
 from recsys_platform.errors import Conflict, FieldError, InvalidInput, NotFound
+from recsys_platform.recommenders.catalog_frame import published_time
 from recsys_platform.tenancy.lookup import active_tenant
 
 _CHUNK = 500
+log = logging.getLogger(__name__)
+NewItemsHook = Callable[[str, list[tuple[str, int]]], None]
+"""Told ``(tenant_id, [(item_id, publish time in ms)])`` after new items are stored."""
 
 
 class CatalogService:
-    """Items of one tenant at a time; every call names its tenant."""
+    """Items of one tenant at a time; every call names its tenant.
 
-    def __init__(self, sessions: sessionmaker[Session], engine: Engine) -> None:
+    ``on_new_items`` (the streaming state's ``add_items``) hears of every created item after the
+    transaction commits, so a new item is a candidate (the ``fresh`` signal) within seconds of
+    its import; its failure is logged and never fails or undoes the import.
+    """
+
+    def __init__(
+        self, sessions: sessionmaker[Session], engine: Engine, on_new_items: NewItemsHook | None = None
+    ) -> None:
         self._sessions = sessions
         self._dialect = engine.dialect.name
+        self._on_new_items = on_new_items
 
     def get_schema(self, tenant_id: str) -> CatalogSchema:
         with self._sessions() as s:
@@ -60,6 +73,7 @@ class CatalogService:
     def upsert(self, tenant_id: str, records: Sequence[Any]) -> ItemBatchResult:
         """Validate each record; write the valid ones in one transaction; report every record."""
         results: list[ItemResult | None] = [None] * len(records)
+        created: list[tuple[str, int]] = []
         with transaction(self._sessions) as s:
             tenant = active_tenant(s, tenant_id, for_update=True)
             schema = CatalogSchema.model_validate(tenant.catalog_schema)
@@ -106,8 +120,18 @@ class CatalogService:
                 )
                 status = "updated" if item_id in existing else "created"
                 results[index] = ItemResult(index=index, item_id=item_id, status=status)
+                if status == "created":
+                    published = published_time(attributes, now.timestamp())
+                    created.append((item_id, int(published * 1000)))
             for chunk in _chunks(rows, _CHUNK):
                 s.execute(self._upsert_statement(chunk))
+        if created and self._on_new_items is not None:
+            try:
+                self._on_new_items(tenant_id, created)
+            except Exception as exc:  # the items are stored; only their fresh-signal entry is late
+                log.warning(
+                    "new items not added to the streaming state: %s", exc, extra={"tenant_id": tenant_id}
+                )
         final = [r for r in results if r is not None]
         return ItemBatchResult(
             created=sum(r.status == "created" for r in final),

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from recsys_platform.catalog.service import CatalogService
+from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
 from recsys_platform.control_plane.routes import api_keys, catalog, deployments, experiments, tenants
 from recsys_platform.control_plane.routes import training as training_routes
@@ -59,6 +59,17 @@ def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
     return provisioners
 
 
+def _new_items_hook(provisioners: Sequence[Provisioner]) -> NewItemsHook | None:
+    """Catalog imports tell the tenant's streaming state of new items (the ``fresh`` signal)
+    through the item-state provisioner's store, when this control plane has one."""
+    from recsys_platform.provisioning.item_stats import ItemStatsProvisioner
+
+    for provisioner in provisioners:
+        if isinstance(provisioner, ItemStatsProvisioner):
+            return provisioner.add_items
+    return None
+
+
 def create_app(
     settings: ControlPlaneSettings,
     *,
@@ -81,7 +92,7 @@ def create_app(
             settings=settings,
             tenants=TenantService(sessions, active),
             keys=ApiKeyService(sessions),
-            catalog=CatalogService(sessions, engine),
+            catalog=CatalogService(sessions, engine, _new_items_hook(active)),
         )
         app.state.experiments = ExperimentService(sessions)
         app.state.deployments.restore_in_background()

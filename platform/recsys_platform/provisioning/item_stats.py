@@ -29,6 +29,10 @@ class ItemStatsProvisioner:
         self._store.delete_tenant(tenant_id)
         log.info("streaming item state removed", extra={"tenant_id": tenant_id})
 
+    def add_items(self, tenant_id: str, items: list[tuple[str, int]]) -> None:
+        """New catalog items with their publish time (ms): the tenant's ``fresh`` signal."""
+        self._store.add_items(tenant_id, items)
+
     def check(self) -> None:
         self._store.check()
 

@@ -44,6 +44,27 @@ def _as_categories(value: Any, field: str, position: int) -> list[str]:
     return out
 
 
+PUBLISHED_NAMES = ("published_at", "release_date")
+"""Item attributes read as the publish time when ``created_at`` is not given."""
+
+
+def published_time(attributes: Mapping[str, Any], stored_at: float) -> float:
+    """An item's publish time in unix seconds: its ``created_at``, else ``published_at`` or
+    ``release_date`` attribute (the first set and readable), else ``stored_at`` (when the platform
+    stored it)."""
+    for name in ("created_at", *PUBLISHED_NAMES):
+        value = attributes.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = _as_time(value, 0)
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return seconds
+    return stored_at
+
+
 def _as_time(value: Any, position: int) -> float:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return math.nan

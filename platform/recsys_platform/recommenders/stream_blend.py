@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,9 +24,11 @@ import numpy.typing as npt
 from recsys_platform.recommenders.generators import KINDS
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import ItemEvent, StreamSignals
+from recsys_platform.streaming.scoring import FRESH_ITEMS, fresh_scores
 
 MODEL = "model"
 SESSION_SIGNALS = ("session_knn", "covisit", "next_item")
+FRESH = "fresh"
 #: Candidates each signal adds to the pool.
 SIGNAL_CANDIDATES = 100
 F64 = npt.NDArray[np.float64]
@@ -36,8 +38,9 @@ CONTEXT_FEATURES = ("log_history_length", "session_length", *(f"from_{k}" for k 
 
 
 def signal_names(config: StreamingConfig) -> list[str]:
-    """The streaming columns, in a fixed order: session signals, then one per trending window."""
-    return [*SESSION_SIGNALS, *(f"trending_{w}" for w in config.trending_windows_s)]
+    """The streaming columns, in a fixed order: session signals, one per trending window, then
+    the newest catalog items (``fresh``)."""
+    return [*SESSION_SIGNALS, *(f"trending_{w}" for w in config.trending_windows_s), FRESH]
 
 
 def uses_stream(weights: Mapping[str, float]) -> bool:
@@ -59,6 +62,7 @@ REASONS = {
     "session_knn": "readers like you right now",
     "covisit": "often next after what you just viewed",
     "next_item": "often next after what you just viewed",
+    FRESH: "new",
 }
 
 
@@ -282,6 +286,7 @@ def replay_cases(
     max_cases: int = 1500,
     pool: int = 100,
     seed: int = 42,
+    published: Mapping[str, float] | None = None,
 ) -> list[ReplayCase]:
     """Point-in-time replay: what serving would have computed before each sampled hold-out event.
 
@@ -290,7 +295,9 @@ def replay_cases(
     ``holdout_from`` (which ``model`` never saw), before the event is applied: the user's history
     and session as serving reads them, the model's list and the signals as serving computes them,
     and the event's item as the target (events on an item the user already had are skipped: the
-    served list leaves those out).
+    served list leaves those out). ``published`` (item -> unix seconds of publication, from the
+    catalog) feeds the ``fresh`` signal: an item joins it once the replay's clock passes that time,
+    as a catalog import does live.
     """
     from recsys_platform.streaming.memory import MemoryItemStats
 
@@ -311,6 +318,8 @@ def replay_cases(
         if ts > holdout_from:
             later.setdefault(user, []).append(item)
     consumed: dict[str, int] = {}  # how many of the user's hold-out events came before
+    releases = sorted((t, i) for i, t in (published or {}).items() if math.isfinite(t))
+    released = 0
     for i, (user, item, weight, ts, session) in enumerate(rows):
         key = session if session is not None else "u:" + user
         if i in sampled:
@@ -321,6 +330,14 @@ def replay_cases(
             if item not in history:
                 session_items = sessions.get(key, [])
                 signals = store.signals(tenant, session_items, k=SIGNAL_CANDIDATES, exclude_session=key)
+                if releases:
+                    start = released
+                    while released < len(releases) and releases[released][0] <= ts:
+                        released += 1
+                    if released > start:
+                        store.add_items(tenant, [(i, int(t * 1000)) for t, i in releases[start:released]])
+                    newest = store.fresh(tenant, FRESH_ITEMS)
+                    signals = replace(signals, fresh=fresh_scores(newest, signals.watermark_ms))
                 listed = model.recommend(history, pool, exclude=history)
                 items, matrix = columns(listed, signals, names, set(history))
                 context = context_features(items, listed, len(history), len(session_items))
@@ -488,9 +505,11 @@ def tune_stream_weights(
     max_cases: int = 1500,
     seed: int = 42,
     cases: list[ReplayCase] | None = None,
+    published: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Weights of the model and each streaming signal that rank the next event's item best
-    (``cases``: the :func:`replay_cases` of these events, when the caller has them already).
+    (``cases``: the :func:`replay_cases` of these events, when the caller has them already;
+    ``published``: the catalog's publish times, for the ``fresh`` signal).
 
     On :func:`replay_cases` of the hold-out, coordinate ascent over ``WEIGHT_GRID`` maximises
     nDCG@10 of the next event's item, among the weights that keep the long-horizon nDCG@10
@@ -510,7 +529,9 @@ def tune_stream_weights(
     # for one, and its order (a rating UI's, a backfill's) is not a session's.
     tunable = names if any(r[4] is not None for r in rows) else [n for n in names if n not in SESSION_SIGNALS]
     if cases is None:
-        cases = replay_cases(model, rows, holdout_from, config, max_cases=max_cases, seed=seed)
+        cases = replay_cases(
+            model, rows, holdout_from, config, max_cases=max_cases, seed=seed, published=published
+        )
     model_only = {MODEL: 1.0, **dict.fromkeys(names, 0.0)}
     if not cases:
         return model_only, {"cases": 0.0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class StreamSignals:
         covisit: Items that followed any session item, weighted by that item's recency in the
             session (most recent = 1, linear decay).
         session_knn: V-SkNN scores (Ludewig & Jannach 2018) for the session.
+        fresh: The newest catalog items by publish/import time, scored by
+            :func:`~recsys_platform.streaming.scoring.fresh_scores` (filled by the reader only
+            when the model weighs the ``fresh`` signal).
     """
 
     watermark_ms: int | None
@@ -74,12 +77,13 @@ class StreamSignals:
     next_item: dict[str, float]
     covisit: dict[str, float]
     session_knn: dict[str, float]
+    fresh: dict[str, float] = field(default_factory=dict)
 
     def top(self, name: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best items of one signal, best first (ties: larger item id first).
 
         Args:
-            name: ``trending_<window_s>``, ``next_item``, ``covisit`` or ``session_knn``.
+            name: ``trending_<window_s>``, ``next_item``, ``covisit``, ``session_knn`` or ``fresh``.
             k: How many items.
 
         Raises:
@@ -87,7 +91,7 @@ class StreamSignals:
         """
         if name.startswith("trending_"):
             scores = self.trending[int(name.removeprefix("trending_"))]
-        elif name in ("next_item", "covisit", "session_knn"):
+        elif name in ("next_item", "covisit", "session_knn", "fresh"):
             scores = getattr(self, name)
         else:
             raise KeyError(f"unknown signal {name!r}")

@@ -80,6 +80,22 @@ def session_knn_scores(
     return scores
 
 
+#: Age (event time) at which a fresh item's score halves: the newest item scores 1.
+FRESH_HALF_LIFE_MS = 3_600_000
+#: Newest catalog items a request considers.
+FRESH_ITEMS = 100
+
+
+def fresh_scores(fresh: Sequence[tuple[str, int]], watermark_ms: int | None) -> dict[str, float]:
+    """Scores of the newest catalog items (``(item, publish/import ms)``): ``0.5 ** (age / 1 h)``,
+    age measured from the tenant's watermark (event time; the newest item when no event yet), so
+    a replay scores like live traffic. Items published after the watermark count as age 0."""
+    if not fresh:
+        return {}
+    now = watermark_ms if watermark_ms is not None else max(ts for _, ts in fresh)
+    return {item: 0.5 ** (max(now - ts, 0) / FRESH_HALF_LIFE_MS) for item, ts in fresh}
+
+
 def wanted(want: Collection[str] | None) -> tuple[bool, bool]:
     """(read the transition lists, read the V-SkNN index) for the signals a caller uses."""
     if want is None:

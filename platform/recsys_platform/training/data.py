@@ -21,7 +21,6 @@ from recsys_platform.training.params import EVENT_WEIGHTS, TrainingParams
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "value", "timestamp")
 TEXT_NAMES = ("title", "name")
-PUBLISHED_NAMES = ("published_at", "release_date")
 CATEGORY_NAMES = ("category", "categories", "subcategory", "genres", "genre", "tags", "section")
 
 
@@ -81,7 +80,7 @@ def load_catalog(database_url: str, tenant_id: str) -> pd.DataFrame:
 
     from recsys_platform.db.engine import build_engine
     from recsys_platform.db.models import CatalogItem, Tenant
-    from recsys_platform.recommenders.catalog_frame import catalog_frame
+    from recsys_platform.recommenders.catalog_frame import PUBLISHED_NAMES, catalog_frame
 
     engine = build_engine(database_url)
     try:

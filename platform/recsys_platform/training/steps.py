@@ -85,7 +85,7 @@ def train(
         train_part, _ = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
         eval_model = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
         if params.stream_blend and not config.stream_weights:
-            eval_model = _with_stream_weights(eval_model, events, train_part, params.stream_ranker)
+            eval_model = _with_stream_weights(eval_model, events, train_part, params.stream_ranker, catalog)
         save_model(eval_model, eval_model_dir)
         if params.refit_on_all:
             tuned = config.model_copy(update={"stream_weights": eval_model.config.stream_weights})
@@ -99,7 +99,9 @@ def train(
             shutil.copytree(eval_model_dir, model_dir, dirs_exist_ok=True)
 
 
-def _with_stream_weights(model: Any, events: Any, train_part: Any, with_ranker: bool = True) -> Any:
+def _with_stream_weights(
+    model: Any, events: Any, train_part: Any, with_ranker: bool = True, catalog: Any = None
+) -> Any:
     """The model with the streaming blend weights tuned on a point-in-time replay of the hold-out
     (``stream_blend.tune_stream_weights``) and, when it earns its place, the stream ranker learned
     on the same replay rows (``fit_stream_ranker``); the reports go into the validation figures,
@@ -116,7 +118,7 @@ def _with_stream_weights(model: Any, events: Any, train_part: Any, with_ranker: 
         return model
     cut = float(train_part.timestamps.max())
     rows = list(_replay_rows(events))
-    cases = replay_cases(model, rows, cut)
+    cases = replay_cases(model, rows, cut, published=published_times(catalog))
     weights, report = tune_stream_weights(model, rows, cut, cases=cases)
     report["served_ndcg_at_10"] = report.get("blend_ndcg_at_10", 0.0)
     ranker_text = None
@@ -192,7 +194,7 @@ def evaluate_candidate(
     baseline = evaluate_model(cast(Any, _PopularityBaseline(candidate)), train_part, test_part)
     for key in ("ndcg_at_10", "recall_at_10", "map_at_10", "precision_at_10"):
         metrics[f"baseline_popularity_{key}"] = float(baseline[key])
-    scorer = _served_replay(candidate, events, train_part, metrics)
+    scorer = _served_replay(candidate, events, train_part, metrics, catalog)
     champion = registry.get_champion(tenant_id)
     if champion is not None:
         # the registered model's last event: all events, or the cut without refit_on_all
@@ -217,7 +219,7 @@ def evaluate_candidate(
 
 
 def _served_replay(
-    candidate: Any, events: pd.DataFrame, train_part: Any, metrics: dict[str, float]
+    candidate: Any, events: pd.DataFrame, train_part: Any, metrics: dict[str, float], catalog: Any = None
 ) -> Callable[[Any], float] | None:
     """When the candidate serves a streaming blend, the gate decides on what serving computes.
 
@@ -246,12 +248,23 @@ def _served_replay(
     metrics["served_replay"] = 1.0
     rows = list(_replay_rows(events))
     cut = float(train_part.timestamps.max())
+    published = published_times(catalog)
 
     def score(model: Any) -> float:
         ranker = getattr(model, "stream_ranker", None)
-        return replay_ndcg(replay_cases(model, rows, cut), model.config.stream_weights, ranker=ranker)
+        cases = replay_cases(model, rows, cut, published=published)
+        return replay_ndcg(cases, model.config.stream_weights, ranker=ranker)
 
     return score
+
+
+def published_times(catalog: pd.DataFrame | None) -> dict[str, float]:
+    """Item -> publish time (unix s) of the catalog items that have one (the replays' ``fresh``)."""
+    if catalog is None or not len(catalog) or "created_at" not in catalog:
+        return {}
+    times = pd.to_numeric(catalog["created_at"], errors="coerce")
+    known = times.notna()
+    return dict(zip(catalog["item_id"][known].astype(str), times[known].astype(float), strict=True))
 
 
 def _replay_rows(events: pd.DataFrame) -> Iterator[tuple[str, str, float, float, str | None]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from recsys_model_servers.features import StreamSignalReader
 from recsys_platform.provisioning.item_stats import ItemStatsProvisioner
 from recsys_platform.streaming.events import ItemEvent
 from recsys_platform.streaming.redis_store import RedisItemStats
@@ -31,4 +33,35 @@ def test_a_purged_tenant_leaves_no_item_state_and_a_new_owner_of_its_id_starts_e
         assert stats.watermark("old-news-2") == 1_700_000_000_000  # a prefix-sharing id is untouched
     finally:
         stats.delete_tenant("old-news-2")
+        stats.close()
+
+
+def test_a_catalog_import_makes_new_items_fresh_candidates_at_once(
+    make_client: AppFactory, redis_url: str
+) -> None:
+    stats = RedisItemStats(redis_url, key_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        with make_client(provisioners=[ItemStatsProvisioner(stats)]) as c:
+            body = {"id": "fresh-news", "display_name": "Fresh", "use_case": "news"}
+            assert c.post("/v1/tenants", json=body, headers=AUTH).status_code == 201
+            items = [
+                {"item_id": "a1", "title": "Old", "published_at": "2026-12-01T10:00:00Z"},
+                {"item_id": "a2", "title": "New"},  # no publish time: the import time
+                {"item_id": "", "title": "rejected"},
+            ]
+            started = time.time()
+            r = c.post("/v1/tenants/fresh-news/catalog/items", json={"items": items}, headers=AUTH)
+            assert r.status_code == 200 and r.json()["created"] == 2 and r.json()["rejected"] == 1
+            fresh = dict(stats.fresh("fresh-news", 10))
+            assert fresh["a1"] == 1_796_119_200_000
+            assert started * 1000 - 1000 <= fresh["a2"] <= time.time() * 1000 + 1000
+            # an update is not news: its publish time is not moved
+            again = [{"item_id": "a1", "title": "Old, edited", "published_at": "2026-12-08T10:00:00Z"}]
+            c.post("/v1/tenants/fresh-news/catalog/items", json={"items": again}, headers=AUTH)
+            assert dict(stats.fresh("fresh-news", 10))["a1"] == 1_796_119_200_000
+            signals = StreamSignalReader(stats, "fresh-news").read([], "u:x", 10, want=["fresh"])
+            assert signals is not None and list(signals.fresh)[:1] == ["a2"]  # the newest scores 1
+            assert stats.fresh("other-tenant", 10) == []
+    finally:
+        stats.delete_tenant("fresh-news")
         stats.close()

@@ -374,3 +374,30 @@ def test_a_tenant_cannot_reach_another_tenants_streaming_state_with_its_ids(
     assert "secret" not in item_ids(r)
     (rr,) = ask(acme, {"user_id": "victim", "session_id": "their-s", "items": ["secret", "i1"]})
     assert rr["items"][-1] == {**rr["items"][-1], "item_id": "secret", "reason": "not known to the model"}
+
+
+def test_an_item_imported_a_moment_ago_is_recommended_before_anyone_clicked_it(
+    fake_model: FakeModel, user_store: MemoryUserStore
+) -> None:
+    from recsys_model_servers.features import StreamSignalReader
+    from recsys_platform.streaming.events import ItemEvent
+    from recsys_platform.streaming.memory import MemoryItemStats
+
+    stats = MemoryItemStats()
+    stats.apply(TENANT, [ItemEvent("e1", "r1", "i0", 1_700_000_000_000, "s1")])
+    user_store.write(TENANT, [UserState("u1", recent_items=("i3",))])
+    fake_model.config.stream_weights = {"model": 1.0, "fresh": 1.5}
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    service = RecommendationService(
+        config,
+        holder,
+        UserFeatureReader(user_store, TENANT),
+        clock=lambda: NOW,
+        signals=StreamSignalReader(stats, TENANT),
+    )
+    assert "breaking" not in item_ids(ask(service, {"user_id": "u1", "n": 3})[0])
+    stats.add_items(TENANT, [("breaking", 1_700_000_000_000)])  # what a catalog import does
+    (r,) = ask(service, {"user_id": "u1", "n": 3})
+    assert item_ids(r)[0] == "breaking"
+    assert r["items"][0]["reason"] == "new"

@@ -194,3 +194,18 @@ def test_the_stream_ranker_travels_with_the_model_artifact(topic_model: Any, tmp
         loaded.stream_ranker.score(case.matrix, case.context, linear),
         StreamRanker(text).score(case.matrix, case.context, linear),
     )
+
+
+def test_tuning_weighs_fresh_items_when_readers_click_what_was_just_published() -> None:
+    events, published = [], {}
+    t = 1_700_000_000.0
+    for k in range(400):  # an article every 90 s; a reader clicks the newest one a minute later
+        published[f"new-{k}"] = t
+        events.append((f"u{k}", f"new-{k}", 1.0, t + 60.0, None))
+        events.append((f"v{k}", f"old-{k % 7}", 1.0, t + 70.0, None))
+        t += 90.0
+    cut = events[len(events) // 2][3]
+    without, _ = tune_stream_weights(NextItemModel(), events, cut, max_cases=300)
+    weights, report = tune_stream_weights(NextItemModel(), events, cut, max_cases=300, published=published)
+    assert without["fresh"] == 0.0 and weights["fresh"] > 0
+    assert report["blend_ndcg_at_10"] > report["model_ndcg_at_10"] + 0.2
