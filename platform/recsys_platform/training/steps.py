@@ -262,6 +262,8 @@ def published_times(catalog: pd.DataFrame | None) -> dict[str, float]:
     """Item -> publish time (unix s) of the catalog items that have one (the replays' ``fresh``)."""
     if catalog is None or not len(catalog) or "created_at" not in catalog:
         return {}
+    import pandas as pd
+
     times = pd.to_numeric(catalog["created_at"], errors="coerce")
     known = times.notna()
     return dict(zip(catalog["item_id"][known].astype(str), times[known].astype(float), strict=True))
