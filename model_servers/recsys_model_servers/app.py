@@ -37,16 +37,17 @@ class ModelServerApp:
 
 
 class _ClientErrorsAreWarnings(logging.Filter):
-    """KServe logs every ``InvalidInput`` (HTTP 400) as an ERROR with a traceback; a bad
-    request is the client's problem: keep one WARNING line with the reason."""
+    """KServe logs every ``InvalidInput`` (400), ``ModelNotFound`` (404) and ``NotImplementedError``
+    (501) as an ERROR with a traceback; these are the client's problem: keep one WARNING line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from kserve.errors import InvalidInput
+        from kserve.errors import InvalidInput, ModelNotFound
 
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, InvalidInput):
+        if isinstance(exc, InvalidInput | ModelNotFound | NotImplementedError):
+            kind = "bad request" if isinstance(exc, InvalidInput) else type(exc).__name__
             record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args, record.exc_info, record.exc_text = "bad request: %s", (exc,), None, None
+            record.msg, record.args, record.exc_info, record.exc_text = f"{kind}: %s", (exc,), None, None
         return True
 
 
@@ -132,6 +133,11 @@ def build_server(settings: ModelServerSettings) -> ModelServerApp | None:
     service = RecommendationService(service.config, loader, features, tracer, signals=signals)
     model = RecsysModel(settings.name, service, predict_threads=settings.predict_threads)
     model.load()
+    from kserve.model_server import app as rest_app
+
+    from recsys_model_servers.routes import install_routes
+
+    install_routes(rest_app, model, lambda: loader.current.version)
     server = kserve.ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -66,7 +67,7 @@ class RecsysModel(Model):  # type: ignore[misc]  # kserve ships no type informat
             if isinstance(payload, InferRequest):
                 requests = self.service.parse(_v2_instances(payload), field=f"inputs.{V2_INPUT}")
                 responses = self.service.predict(requests, headers, field=f"inputs.{V2_INPUT}")
-                return _v2_response(payload, self.name, responses)
+                return _v2_response(payload, self.name, responses, _v2_shape(payload, len(responses)))
             if isinstance(payload, bytes | str):  # a body sent without a JSON content type
                 try:
                     payload = json.loads(payload)
@@ -81,6 +82,11 @@ class RecsysModel(Model):  # type: ignore[misc]  # kserve ships no type informat
             return {"predictions": self.service.predict(parsed, headers)}
         except RequestError as exc:
             raise InvalidInput(str(exc)) from None
+
+    def validate(self, payload: Any) -> Any:
+        """No KServe-side checks: :meth:`predict_sync` checks the body and names the bad field
+        (KServe's own check answers without one: 'Expected "instances" to be a list')."""
+        return payload
 
     def stop(self) -> None:
         """Release the thread pool (KServe calls this when the model is unloaded)."""
@@ -98,8 +104,14 @@ def _v2_instances(request: InferRequest) -> list[object]:
     tensor = inputs[V2_INPUT]
     if tensor.datatype != "BYTES":
         raise RequestError(f"inputs.{V2_INPUT}.datatype", f"must be BYTES, got {tensor.datatype}")
+    elements = _flatten(tensor.data)
+    shape = [int(d) for d in tensor.shape]
+    if math.prod(shape) != len(elements) or not elements:  # gRPC: not checked before the model
+        count = math.prod(shape)
+        reason = f"{shape} holds {count} elements, the data has {len(elements)}"
+        raise RequestError(f"inputs.{V2_INPUT}.shape", reason)
     out: list[object] = []
-    for i, element in enumerate(_flatten(tensor.data)):
+    for i, element in enumerate(elements):
         text = element.decode("utf-8") if isinstance(element, bytes) else element
         if isinstance(text, dict):  # already decoded JSON
             out.append(text)
@@ -124,11 +136,20 @@ def _flatten(data: Any) -> list[Any]:
     return flat
 
 
-def _v2_response(request: InferRequest, name: str, responses: list[dict[str, Any]]) -> InferResponse:
+def _v2_shape(request: InferRequest, count: int) -> list[int]:
+    """The ``response`` tensor's shape: the ``request`` tensor's (``[k]``, ``[k, 1]``, ...)."""
+    tensor = next((i for i in request.inputs if i.name == V2_INPUT), None)
+    shape = [int(d) for d in tensor.shape] if tensor is not None else []
+    return shape if shape and math.prod(shape) == count else [count]
+
+
+def _v2_response(
+    request: InferRequest, name: str, responses: list[dict[str, Any]], shape: list[int]
+) -> InferResponse:
     version = responses[0]["model_version"] if responses else None
     output = InferOutput(
         name=V2_OUTPUT,
-        shape=[len(responses)],
+        shape=shape,
         datatype="BYTES",
         data=[json.dumps(r, separators=(",", ":")) for r in responses],
     )
