@@ -18,7 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 DEFAULT_N = 10
 MAX_ID_LENGTH = 512
@@ -45,7 +54,8 @@ class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     include_categories: list[Id] | None = Field(default=None, max_length=MAX_LIST)
-    """Only items in at least one of these categories."""
+    """Only items in at least one of these categories; empty or None: no category filter (as the
+    gateway's fallback list and re-rank read it)."""
     exclude_categories: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
     """No item in any of these categories."""
     exclude_items: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
@@ -53,6 +63,11 @@ class Filters(BaseModel):
     exclude_seen: StrictBool | None = None
     """Leave out every item of the user's history (None: the server's ``rerank.exclude_seen`` for
     recommendations; keep them for a re-rank, whose items the caller chose)."""
+
+    @field_validator("include_categories")
+    @classmethod
+    def _empty_include_is_no_filter(cls, value: list[str] | None) -> list[str] | None:
+        return value or None
 
 
 class _Base(BaseModel):

@@ -168,6 +168,7 @@ class RecommendationService:
         known = sum(1 for h in history if h in loaded.items)
         is_cold = getattr(loaded.model, "is_cold", None)  # the model's own routing rule, when it has one
         cold = bool(is_cold(history)) if callable(is_cold) else known < loaded.cold_start_threshold
+        cold = cold or known == 0  # no known history: a cold-start list whatever the model's threshold
         span.set_attribute("recsys.history.length", known)
         span.set_attribute("recsys.cold_start", cold)
         state = features.state
