@@ -149,3 +149,45 @@ def _wait_ready(server: ServerProcess) -> None:
             last = exc
         time.sleep(0.2)
     pytest.fail(f"model server not ready in {START_TIMEOUT:.0f} s (last: {last}):\n{server.log_tail()}")
+
+
+#: A fixed "now" for the demo model: its events end here (the demo catalog is from November 2026).
+DEMO_NOW = 1_796_000_000.0  # 2026-11-29
+
+
+def fit_demo_model(directory: Path, use_case: str = "news", cold_start_threshold: int = 0) -> Path:
+    """Fit a HybridRecommender on a committed demo catalog and its generated click history
+    (what ``recsys up`` trains for the example tenant of that use case) and save it.
+
+    ``cold_start_threshold`` 0 is what the pipeline's tuning picks for the demo tenants (the warm
+    recipe for everyone): the case where an unknown user must still be reported as cold start.
+    """
+    from datetime import UTC, datetime
+
+    from recsys_platform.demo import demo_items
+    from recsys_platform.demo.events import demo_events
+    from recsys_platform.recommenders.artifact import save_model
+    from recsys_platform.recommenders.catalog_frame import catalog_frame
+    from recsys_platform.recommenders.config import HybridConfig, RankerConfig
+    from recsys_platform.recommenders.data import Interactions
+    from recsys_platform.recommenders.hybrid import HybridRecommender
+
+    items = demo_items(use_case)
+    events = demo_events(items, now=datetime.fromtimestamp(DEMO_NOW, UTC))
+    log = Interactions(
+        np.asarray([e["user_id"] for e in events]),
+        np.asarray([e["item_id"] for e in events]),
+        np.ones(len(events)),
+        np.asarray([datetime.fromisoformat(e["timestamp"]).timestamp() for e in events]),
+    )
+    records = [{**item, "created_at": item.get("published_at")} for item in items]
+    config = HybridConfig(
+        cold_start_threshold=cold_start_threshold,
+        ranker=RankerConfig(enabled=False),
+        als_factors=8,
+        als_iterations=3,
+        seed=7,
+    )
+    model = HybridRecommender.fit(log, catalog_frame(records), config, now=DEMO_NOW)
+    save_model(model, directory)
+    return directory
