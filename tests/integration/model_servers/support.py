@@ -159,8 +159,8 @@ def fit_demo_model(directory: Path, use_case: str = "news", cold_start_threshold
     """Fit a HybridRecommender on a committed demo catalog and its generated click history
     (what ``recsys up`` trains for the example tenant of that use case) and save it.
 
-    ``cold_start_threshold`` 0 is what the pipeline's tuning picks for the demo tenants (the warm
-    recipe for everyone): the case where an unknown user must still be reported as cold start.
+    ``cold_start_threshold`` 0 is a value the pipeline's tuning can pick (the warm recipe for
+    everyone): the case where an unknown user must still be reported as cold start.
     """
     from datetime import UTC, datetime
 
