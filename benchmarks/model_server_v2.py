@@ -63,6 +63,12 @@ def server_env(source: Path, tmp: Path) -> dict[str, str]:
     return env
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), in milliseconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def rev(ref: str) -> str:
     cmd = ["git", "-C", str(ROOT), "rev-parse", "--short", ref]
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
@@ -146,8 +152,8 @@ def main() -> None:
                 cmd, server_env(source, tmp), f"http://127.0.0.1:{port}/v2/health/ready", tmp / f"{label}.log"
             )
             with_servers.append((label, port, ctx))
-        for _, _, ctx in with_servers:
-            ctx.__enter__()
+        pids = {label: ctx.__enter__().pid for label, _, ctx in with_servers}
+        cpu: dict[tuple[str, str], float] = {}
         try:
             with httpx.Client(timeout=10) as client:
                 modes = {mode: bodies(mode == "binary", args.calls) for mode in ("json", "binary")}
@@ -158,7 +164,9 @@ def main() -> None:
                     for mode, calls in modes.items():
                         for label, port, _ in order:
                             url = f"http://127.0.0.1:{port}/v2/models/{NAME}/infer"
+                            before = cpu_ms(pids[label])
                             results.setdefault((label, mode), []).extend(run_block(client, url, calls))
+                            cpu[(label, mode)] = cpu.get((label, mode), 0.0) + cpu_ms(pids[label]) - before
         finally:
             for _, _, ctx in reversed(with_servers):
                 ctx.__exit__(None, None, None)
@@ -168,15 +176,17 @@ def main() -> None:
         base, this = results[("baseline", mode)], results[("this", mode)]
         b50, t50 = statistics.median(base), statistics.median(this)
         b99, t99 = percentile(base, 99), percentile(this, 99)
+        bcpu, tcpu = cpu[("baseline", mode)] / len(base), cpu[("this", mode)] / len(this)
         rows.append(
             f"| {mode} | {len(this)} | {b50:.2f} | {t50:.2f} | {t50 / b50:.2f} "
-            f"| {b99:.2f} | {t99:.2f} | {t99 / b99:.2f} |"
+            f"| {b99:.2f} | {t99:.2f} | {t99 / b99:.2f} | {bcpu:.2f} | {tcpu:.2f} | {tcpu / bcpu:.2f} |"
         )
     table = "\n".join(
         [
             f"| tensors | calls per server | p50 ms {baseline_sha} | p50 ms {head_sha} | ratio | "
-            f"p99 ms {baseline_sha} | p99 ms {head_sha} | ratio |",
-            "|---|---|---|---|---|---|---|---|",
+            f"p99 ms {baseline_sha} | p99 ms {head_sha} | ratio | "
+            f"server CPU ms/call {baseline_sha} | server CPU ms/call {head_sha} | ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )
@@ -192,7 +202,9 @@ model fitted on the news demo catalog, without an online store: `{baseline_sha}`
 (before the protocol layer of issue 16: KServe's own V2 routes) and `{head_sha}` (this checkout). Blocks of
 {args.calls} calls alternate between the two, {args.rounds} rounds per mode. Binary: the binary
 tensor extension's request body, response asked as binary (the baseline answers JSON). A short
-run on a shared 2-core machine: read the ratios, not the absolute numbers.
+run on a shared 2-core machine: read the ratios, not the absolute numbers. Server CPU per call
+is the server process's user+system time (`/proc/<pid>/stat`) over its blocks, divided by the
+calls: less sensitive to the other jobs on the machine than wall-clock percentiles.
 
 {table}
 """
