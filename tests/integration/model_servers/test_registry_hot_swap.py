@@ -86,6 +86,8 @@ def test_alias_move_swaps_the_model_without_failing_requests(
         "--no-online-features",
     ]
     with model_server(args, base_env(tmp), tmp / "server.log", NAME) as server:
+        v2_meta = f"{server.url}/v2/models/{NAME}"
+        assert httpx.get(v2_meta).json()["versions"] == ["1"]  # V2 names the registered version
         versions: Counter[str] = Counter()
         failures: list[str] = []
         stop = threading.Event()
@@ -123,6 +125,14 @@ def test_alias_move_swaps_the_model_without_failing_requests(
         with httpx.Client(timeout=10) as c:
             r = server.predict(c, {"popular": True, "n": 3})
         assert r.json()["predictions"][0]["model_version"] == "2"
+        # V2 follows the swap: metadata lists version 2, its versioned path serves, version 1's is gone
+        assert httpx.get(v2_meta).json()["versions"] == ["2"]
+        tensor = {"name": "request", "shape": [1], "datatype": "BYTES", "data": ['{"popular": true}']}
+        body = {"inputs": [tensor]}
+        answer = httpx.post(f"{v2_meta}/versions/2/infer", json=body)
+        assert answer.status_code == 200 and answer.json()["model_version"] == "2", answer.text
+        gone = httpx.post(f"{v2_meta}/versions/1/infer", json=body)
+        assert gone.status_code == 404 and "serving '2'" in gone.json()["error"]
 
 
 def test_loader_with_the_real_registry_fixed_version_and_unknown_alias(
