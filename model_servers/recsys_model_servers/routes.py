@@ -20,8 +20,10 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsys_model_servers import oip
 
@@ -134,8 +136,25 @@ class ProtocolRoutes:
         return _json(result[0] if isinstance(result, tuple) else result)
 
 
+async def _http_error(_: Request, exc: Exception) -> Response:
+    """FastAPI's own answers (no such path: 404, wrong method: 405) in the protocol's error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, f"{exc.detail}")
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    """A body FastAPI refuses on a KServe route left to it: 400 naming the field, not 422 ``detail``."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    message = f"{loc}: {first.get('msg', 'invalid')}"
+    log.warning("bad request: %s", message)
+    return _error(400, message)
+
+
 def install_routes(app: FastAPI, model: Any, version: Callable[[], str]) -> None:
-    """Put the protocol routes of ``model`` in front of every route ``app`` has or will get."""
+    """Put the protocol routes of ``model`` in front of every route ``app`` has or will get, and
+    answer FastAPI's own errors (unknown path, wrong method, refused body) as ``{"error": ...}``."""
     routes = ProtocolRoutes(model, version)
     router = APIRouter()
     add = router.add_api_route
@@ -147,6 +166,8 @@ def install_routes(app: FastAPI, model: Any, version: Callable[[], str]) -> None
         add(base + "/ready", routes.model_ready, methods=["GET"])
         add(base + "/infer", routes.infer, methods=["POST"])
     add("/v1/models/{model_name}:predict", routes.predict_v1, methods=["POST"])
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     before = len(app.router.routes)
     app.include_router(router)
     added = app.router.routes[before:]

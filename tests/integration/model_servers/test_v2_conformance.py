@@ -284,6 +284,8 @@ NEGATIVE: list[tuple[str, str, bytes | Any, dict[str, str], int, str]] = [
      JSON_HEADERS, 404, f"model '{NAME}' version '999' not found"),
     ("unknown version, metadata", f"GET /v2/models/{NAME}/versions/999", b"", {}, 404,
      "version '999' not found"),
+    ("unknown path", "GET /v2/repository/index", b"", {}, 404, "Not Found"),
+    ("wrong method", f"GET {INFER}", b"", {}, 405, "Method Not Allowed"),
     ("V1, malformed body", PREDICT, b"not json", JSON_HEADERS, 400, "body: not valid JSON"),
     ("V1, instances not a list", PREDICT, b'{"instances": 3}', JSON_HEADERS, 400,
      "instances: must be a list"),
