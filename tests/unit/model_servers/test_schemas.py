@@ -52,3 +52,10 @@ def test_bad_requests_name_the_field(raw: object, message: str) -> None:
     with pytest.raises(RequestError) as err:
         parse_request(raw, 200, "instances[3]")
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_an_empty_include_list_is_no_category_filter() -> None:
+    empty = parse_request({"user_id": "u", "filters": {"include_categories": []}}, 200)
+    assert empty.filters.include_categories is None
+    some = parse_request({"user_id": "u", "filters": {"include_categories": ["sports"]}}, 200)
+    assert some.filters.include_categories == ["sports"]
