@@ -182,12 +182,8 @@ def fit_demo_model(directory: Path, use_case: str = "news", cold_start_threshold
     )
     records = [{**item, "created_at": item.get("published_at")} for item in items]
     config = HybridConfig(
-        cold_start_threshold=cold_start_threshold,
-        ranker=RankerConfig(enabled=False),
-        als_factors=8,
-        als_iterations=3,
-        seed=7,
-    )
+        cold_start_threshold=cold_start_threshold, ranker=RankerConfig(enabled=False), seed=7
+    ).with_generator("als", factors=8, iterations=3)
     model = HybridRecommender.fit(log, catalog_frame(records), config, now=DEMO_NOW)
     save_model(model, directory)
     return directory
