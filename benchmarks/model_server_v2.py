@@ -3,8 +3,9 @@ with another git revision's (default: where this branch left ``main``), in one r
 
 Both servers are real ``python -m recsys_model_servers`` processes serving the same model, fitted
 on the news demo catalog, without an online store (each request carries the user's history), so
-the difference is the protocol layer. Calls go one at a time over one keep-alive connection
-(``httpx``), alternating blocks between the two servers so both see the same machine load. Modes:
+the difference is the protocol layer. Calls go one at a time over one keep-alive connection per
+server (``httpx``), alternating call by call between the two servers so both see the same machine
+load. Modes:
 JSON tensors, and binary tensors (the binary extension's request body; the response is binary
 where the server supports it).
 
@@ -105,15 +106,14 @@ def bodies(binary: bool, count: int) -> list[tuple[bytes, dict[str, str]]]:
     return out
 
 
-def run_block(client: httpx.Client, url: str, calls: list[tuple[bytes, dict[str, str]]]) -> list[float]:
-    times = []
-    for body, headers in calls:
-        start = time.perf_counter()
-        r = client.post(url, content=body, headers=headers)
-        times.append((time.perf_counter() - start) * 1000)
-        if r.status_code != 200:
-            raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
-    return times
+def call(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> float:
+    """One infer call's wall time in ms (a non-200 answer stops the benchmark)."""
+    start = time.perf_counter()
+    r = client.post(url, content=body, headers=headers)
+    ms = (time.perf_counter() - start) * 1000
+    if r.status_code != 200:
+        raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
+    return ms
 
 
 def main() -> None:
@@ -124,9 +124,7 @@ def main() -> None:
         "--baseline-ref", help="git revision to compare with (default: where this branch left main)"
     )
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument(
-        "--calls", type=int, default=250, help="calls per block (one block per server and mode)"
-    )
+    parser.add_argument("--calls", type=int, default=250, help="calls per round (per server and mode)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -155,18 +153,28 @@ def main() -> None:
         pids = {label: ctx.__enter__().pid for label, _, ctx in with_servers}
         cpu: dict[tuple[str, str], float] = {}
         try:
-            with httpx.Client(timeout=10) as client:
-                modes = {mode: bodies(mode == "binary", args.calls) for mode in ("json", "binary")}
-                for _label, port, _ in with_servers:  # warm-up
-                    run_block(client, f"http://127.0.0.1:{port}/v2/models/{NAME}/infer", modes["json"][:50])
+            clients = {label: httpx.Client(timeout=10) for label, _, _ in with_servers}
+            urls = {
+                label: f"http://127.0.0.1:{port}/v2/models/{NAME}/infer" for label, port, _ in with_servers
+            }
+            modes = {mode: bodies(mode == "binary", args.calls) for mode in ("json", "binary")}
+            for label in urls:  # warm-up
+                for body, headers in modes["json"][:50]:
+                    call(clients[label], urls[label], body, headers)
+            for mode, calls in modes.items():
+                before = {label: cpu_ms(pid) for label, pid in pids.items()}
                 for r in range(args.rounds):
-                    order = with_servers if r % 2 == 0 else with_servers[::-1]
-                    for mode, calls in modes.items():
-                        for label, port, _ in order:
-                            url = f"http://127.0.0.1:{port}/v2/models/{NAME}/infer"
-                            before = cpu_ms(pids[label])
-                            results.setdefault((label, mode), []).extend(run_block(client, url, calls))
-                            cpu[(label, mode)] = cpu.get((label, mode), 0.0) + cpu_ms(pids[label]) - before
+                    # one call to each server in turn (first one, then the other), so both see the
+                    # same moment of the machine's load
+                    for i, (body, headers) in enumerate(calls):
+                        order = list(urls) if (r + i) % 2 == 0 else list(urls)[::-1]
+                        for label in order:
+                            ms = call(clients[label], urls[label], body, headers)
+                            results.setdefault((label, mode), []).append(ms)
+                for label, pid in pids.items():
+                    cpu[(label, mode)] = cpu_ms(pid) - before[label]
+            for c in clients.values():
+                c.close()
         finally:
             for _, _, ctx in reversed(with_servers):
                 ctx.__exit__(None, None, None)
@@ -197,13 +205,13 @@ def main() -> None:
 
 `{command}`:
 sequential `POST /v2/models/{NAME}/infer` calls (one REQUEST each: a demo user, its history,
-`n` 10) over one keep-alive connection to two real model-server processes serving the same
+`n` 10) over one keep-alive connection each to two real model-server processes serving the same
 model fitted on the news demo catalog, without an online store: `{baseline_sha}`
-(before the protocol layer of issue 16: KServe's own V2 routes) and `{head_sha}` (this checkout). Blocks of
-{args.calls} calls alternate between the two, {args.rounds} rounds per mode. Binary: the binary
-tensor extension's request body, response asked as binary (the baseline answers JSON). A short
+(before the protocol layer of issue 16: KServe's own V2 routes) and `{head_sha}` (this checkout),
+alternating call by call ({args.rounds} rounds of {args.calls} calls per server and mode). Binary:
+the binary tensor extension's request body, response asked as binary (the baseline answers JSON). A short
 run on a shared 2-core machine: read the ratios, not the absolute numbers. Server CPU per call
-is the server process's user+system time (`/proc/<pid>/stat`) over its blocks, divided by the
+is the server process's user+system time (`/proc/<pid>/stat`) over the mode's calls, divided by the
 calls: less sensitive to the other jobs on the machine than wall-clock percentiles.
 
 {table}
