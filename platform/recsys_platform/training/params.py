@@ -48,6 +48,9 @@ class TrainingParams(BaseModel):
     """Tune the weights of the streaming generators (session-kNN, co-visitation, trending) against
     the model on a point-in-time replay of the hold-out, and serve that blend (unless
     ``model.stream_weights`` is given)."""
+    stream_replay_events: int = Field(default=3000, ge=100, le=50_000)
+    """Hold-out events replayed point in time for the streaming blend's tuning, its stream ranker
+    and the gate's served figures (more: steadier decisions, a longer training run)."""
     stream_ranker: bool = True
     """With the streaming blend, also learn a LightGBM correction of it on the same point-in-time
     replay rows (``stream_blend.fit_stream_ranker``); kept only when it beats the weighted blend

@@ -85,7 +85,9 @@ def train(
         train_part, _ = temporal_split(interactions, holdout_fraction=params.holdout_fraction)
         eval_model = HybridRecommender.fit(train_part, catalog=catalog, config=config, now=now)
         if params.stream_blend and not config.stream_weights:
-            eval_model = _with_stream_weights(eval_model, events, train_part, params.stream_ranker, catalog)
+            eval_model = _with_stream_weights(
+                eval_model, events, train_part, params.stream_ranker, catalog, params.stream_replay_events
+            )
         save_model(eval_model, eval_model_dir)
         if params.refit_on_all:
             tuned = config.model_copy(update={"stream_weights": eval_model.config.stream_weights})
@@ -100,7 +102,12 @@ def train(
 
 
 def _with_stream_weights(
-    model: Any, events: Any, train_part: Any, with_ranker: bool = True, catalog: Any = None
+    model: Any,
+    events: Any,
+    train_part: Any,
+    with_ranker: bool = True,
+    catalog: Any = None,
+    replay_events: int = 3000,
 ) -> Any:
     """The model with the streaming blend weights tuned on a point-in-time replay of the hold-out
     (``stream_blend.tune_stream_weights``) and, when it earns its place, the stream ranker learned
@@ -118,7 +125,7 @@ def _with_stream_weights(
         return model
     cut = float(train_part.timestamps.max())
     rows = list(_replay_rows(events))
-    cases = replay_cases(model, rows, cut, published=published_times(catalog))
+    cases = replay_cases(model, rows, cut, published=published_times(catalog), max_cases=replay_events)
     weights, report = tune_stream_weights(model, rows, cut, cases=cases)
     report["served_ndcg_at_10"] = report.get("blend_ndcg_at_10", 0.0)
     ranker_text = None
@@ -194,7 +201,7 @@ def evaluate_candidate(
     baseline = evaluate_model(cast(Any, _PopularityBaseline(candidate)), train_part, test_part)
     for key in ("ndcg_at_10", "recall_at_10", "map_at_10", "precision_at_10"):
         metrics[f"baseline_popularity_{key}"] = float(baseline[key])
-    scorer = _served_replay(candidate, events, train_part, metrics, catalog)
+    scorer = _served_replay(candidate, events, train_part, metrics, catalog, params.stream_replay_events)
     champion = registry.get_champion(tenant_id)
     if champion is not None:
         # the registered model's last event: all events, or the cut without refit_on_all
@@ -219,7 +226,12 @@ def evaluate_candidate(
 
 
 def _served_replay(
-    candidate: Any, events: pd.DataFrame, train_part: Any, metrics: dict[str, float], catalog: Any = None
+    candidate: Any,
+    events: pd.DataFrame,
+    train_part: Any,
+    metrics: dict[str, float],
+    catalog: Any = None,
+    replay_events: int = 3000,
 ) -> Callable[[Any], float] | None:
     """When the candidate serves a streaming blend, the gate decides on what serving computes.
 
@@ -252,7 +264,7 @@ def _served_replay(
 
     def score(model: Any) -> float:
         ranker = getattr(model, "stream_ranker", None)
-        cases = replay_cases(model, rows, cut, published=published)
+        cases = replay_cases(model, rows, cut, published=published, max_cases=replay_events)
         return replay_ndcg(cases, model.config.stream_weights, ranker=ranker)
 
     return score
