@@ -284,10 +284,26 @@ def test_streaming_signals_blend_into_the_list_when_the_model_weights_them(
     assert item_ids(ask(broken, {"user_id": "u1", "n": 3})[0]) == ["i0", "i1", "i2"]
 
 
+def streaming_service(
+    fake_model: FakeModel, user_store: MemoryUserStore, stats: Any
+) -> RecommendationService:
+    """A service over ``fake_model`` (version 3) that reads the tenant's streaming state ``stats``."""
+    from recsys_model_servers.features import StreamSignalReader
+
+    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
+    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
+    return RecommendationService(
+        config,
+        holder,
+        UserFeatureReader(user_store, TENANT),
+        clock=lambda: NOW,
+        signals=StreamSignalReader(stats, TENANT),
+    )
+
+
 def test_a_blend_without_model_weight_does_not_ask_the_model(
     fake_model: FakeModel, user_store: MemoryUserStore
 ) -> None:
-    from recsys_model_servers.features import StreamSignalReader
     from recsys_platform.streaming.events import ItemEvent
     from recsys_platform.streaming.memory import MemoryItemStats
 
@@ -299,15 +315,7 @@ def test_a_blend_without_model_weight_does_not_ask_the_model(
         TENANT, [UserState("u1", recent_items=("i3", "i4"), session_id="now", session_items=("i4",))]
     )
     fake_model.config.stream_weights = {"model": 0.0, "trending_900": 1.0}
-    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
-    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
-    service = RecommendationService(
-        config,
-        holder,
-        UserFeatureReader(user_store, TENANT),
-        clock=lambda: NOW,
-        signals=StreamSignalReader(stats, TENANT),
-    )
+    service = streaming_service(fake_model, user_store, stats)
     (r,) = ask(service, {"user_id": "u1", "n": 3})
     assert item_ids(r)[0] == "hot"
     assert not [c for c in fake_model.calls if c[0] == "recommend"]
@@ -379,7 +387,6 @@ def test_a_tenant_cannot_reach_another_tenants_streaming_state_with_its_ids(
 def test_an_item_imported_a_moment_ago_is_recommended_before_anyone_clicked_it(
     fake_model: FakeModel, user_store: MemoryUserStore
 ) -> None:
-    from recsys_model_servers.features import StreamSignalReader
     from recsys_platform.streaming.events import ItemEvent
     from recsys_platform.streaming.memory import MemoryItemStats
 
@@ -387,15 +394,7 @@ def test_an_item_imported_a_moment_ago_is_recommended_before_anyone_clicked_it(
     stats.apply(TENANT, [ItemEvent("e1", "r1", "i0", 1_700_000_000_000, "s1")])
     user_store.write(TENANT, [UserState("u1", recent_items=("i3",))])
     fake_model.config.stream_weights = {"model": 1.0, "fresh": 1.5}
-    holder = Holder(prepare(fake_model, "3", "models:/recsys-acme/3"))
-    config = ServiceConfig(name="T_acme", tenant_id=TENANT, candidate_pool=5, rerank=NO_RERANK)
-    service = RecommendationService(
-        config,
-        holder,
-        UserFeatureReader(user_store, TENANT),
-        clock=lambda: NOW,
-        signals=StreamSignalReader(stats, TENANT),
-    )
+    service = streaming_service(fake_model, user_store, stats)
     assert "breaking" not in item_ids(ask(service, {"user_id": "u1", "n": 3})[0])
     stats.add_items(TENANT, [("breaking", 1_700_000_000_000)])  # what a catalog import does
     (r,) = ask(service, {"user_id": "u1", "n": 3})
