@@ -10,9 +10,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from recsys_platform.bandit.service import PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
-from recsys_platform.control_plane.routes import api_keys, catalog, deployments, experiments, tenants
+from recsys_platform.control_plane.routes import (
+    api_keys,
+    catalog,
+    deployments,
+    experiments,
+    policies,
+    tenants,
+)
 from recsys_platform.control_plane.routes import training as training_routes
 from recsys_platform.db import migrate
 from recsys_platform.db.engine import build_engine, database_check, session_factory
@@ -95,6 +103,7 @@ def create_app(
             catalog=CatalogService(sessions, engine, _new_items_hook(active)),
         )
         app.state.experiments = ExperimentService(sessions)
+        app.state.policies = PolicyService(sessions)
         app.state.deployments.restore_in_background()
         threading.Thread(
             target=app.state.services.tenants.upgrade_resources, name="upgrade-tenant-resources", daemon=True
@@ -138,6 +147,7 @@ def create_app(
             experiments.router,
             deployments.router,
             training_routes.router,
+            policies.router,
         ],
         lifespan=lifespan,
         span_processors=span_processors,

@@ -10,6 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
+from recsys_platform.bandit.checkpoints import MlflowCheckpoints
+from recsys_platform.bandit.stage import BanditMetrics, BanditStage
 from recsys_platform.events.log import EventLog
 from recsys_platform.gateway.fallback import FallbackCache
 from recsys_platform.gateway.impressions import ImpressionLogger, ImpressionMetrics
@@ -26,8 +28,11 @@ class RecommendationServices:
     impressions: ImpressionLogger
     metrics: ImpressionMetrics
     tracer: trace.Tracer
+    bandit: BanditStage | None = None
 
     async def close(self) -> None:
+        if self.bandit is not None:
+            self.bandit.close()
         await self.impressions.drain()
         await self.models.close()
 
@@ -48,6 +53,15 @@ def build_recommendation_services(
     routing = RoutingTable(sessions, settings.routing_cache_seconds)
     models = ModelClient(settings.model_timeout_seconds, settings.model_pool_size, tracer)
     metrics = ImpressionMetrics(registry)
+    bandit = None
+    if settings.bandit_refresh_seconds > 0:
+        bandit = BanditStage(
+            sessions,
+            MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix),
+            BanditMetrics(registry),
+            refresh_seconds=settings.bandit_refresh_seconds,
+        )
+        bandit.start()
     return RecommendationServices(
         routing=routing,
         models=models,
@@ -63,6 +77,7 @@ def build_recommendation_services(
         ),
         metrics=metrics,
         tracer=tracer,
+        bandit=bandit,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from opentelemetry import trace
 
+from recsys_platform.gateway.bandit import bandit_stage
 from recsys_platform.gateway.deps import CallerDep, ServicesDep
 from recsys_platform.gateway.fallback import FallbackItem
 from recsys_platform.gateway.model_client import ModelUnavailable
@@ -97,6 +98,7 @@ async def recommend(
             rec, tenant_id, routed.target, _instance(body), body.n, body.filters
         )
         span.set_attribute("recsys.fallback", fallback)
+        items, decision = bandit_stage(rec, tenant_id, body, items)
         return answer_list(
             rec,
             routed,
@@ -107,6 +109,7 @@ async def recommend(
             user_id=body.user_id,
             session_id=body.session_id,
             surface=body.surface,
+            bandit=decision,
         )
 
 
