@@ -320,6 +320,8 @@ class StreamSettings(BaseSettings):
     """Register a policy checkpoint in MLflow after this many newly learned decisions..."""
     bandit_checkpoint_seconds: float = Field(default=30.0, gt=0)
     """...or this long after the previous one, whichever comes first."""
+    bandit_log_retention_days: float = Field(default=7.0, gt=0)
+    """How long closed decisions and their rewards are kept for off-policy evaluation."""
     mlflow: MlflowSettings = MlflowSettings()
     """Where policy checkpoints are registered."""
     metrics_host: str = "127.0.0.1"

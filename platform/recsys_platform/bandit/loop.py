@@ -9,9 +9,13 @@ Exactly once in effect, like the event path:
 * after the reward wait window a decision is *closed* with the next sequence number of its
   policy (in the same transaction); later events for it are counted as expired and dropped;
 * the learner applies closed decisions in sequence order and remembers the last one applied; a
-  checkpoint (MLflow version) records that sequence number, and closed decisions are deleted
-  only once a checkpoint holds them. After a restart the learner loads the checkpoint and
-  replays the closed decisions after its sequence number: each one is learned exactly once.
+  checkpoint (MLflow version) records that sequence number. After a restart the learner loads
+  the checkpoint and replays the closed decisions after its sequence number: each one is learned
+  exactly once.
+
+Closed decisions with their rewards are the log that off-policy evaluation reads
+(``bandit/ope.py``); they are deleted after ``retention_seconds`` and only once a checkpoint
+holds them.
 
 One learner per policy: run one stream processor replica with ``bandit`` on (others off).
 """
@@ -134,6 +138,7 @@ class BanditLoop:
         checkpoint_every: int = 200,
         checkpoint_seconds: float = 30.0,
         tick_seconds: float = 0.5,
+        retention_seconds: float = 7 * 86400,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessions = sessions
@@ -142,6 +147,7 @@ class BanditLoop:
         self._checkpoint_every = checkpoint_every
         self._checkpoint_s = checkpoint_seconds
         self._tick_s = tick_seconds
+        self._retention = timedelta(seconds=retention_seconds)
         self._clock = clock
         self._learners: dict[tuple[str, str], _Learner] = {}
         self._last_tick = 0.0
@@ -393,6 +399,7 @@ class BanditLoop:
                     BanditDecision.surface == key[1],
                     BanditDecision.closed.is_(True),
                     BanditDecision.seq <= learner.applied_seq,
+                    BanditDecision.expires_at < self._clock() - self._retention,
                 )
             )
         learner.version = version

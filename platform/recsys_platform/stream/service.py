@@ -84,6 +84,7 @@ def _bandit_loop(
         BanditLoopMetrics(registry),
         checkpoint_every=settings.bandit_checkpoint_every,
         checkpoint_seconds=settings.bandit_checkpoint_seconds,
+        retention_seconds=settings.bandit_log_retention_days * 86400,
     )
 
 

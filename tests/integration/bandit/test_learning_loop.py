@@ -9,7 +9,6 @@ import json
 import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -173,7 +172,10 @@ def test_clicks_and_skips_through_kafka_change_the_policys_choices(
         assert len(slots) == 3 and all(0 < p <= 1 for _, p in slots)
         assert imp["bandit"]["mode"] == "online" and imp["bandit"]["policy_version"] is None
         chosen = imp["bandit"]["actions"][slots[0][0]]
-        assert (chosen["item"], chosen["variant"]) == (answer["items"][0]["item_id"], answer["items"][0]["presentation"])
+        assert (chosen["item"], chosen["variant"]) == (
+            answer["items"][0]["item_id"],
+            answer["items"][0]["presentation"],
+        )
 
         after = before
         versions_seen: set[str | None] = set()
