@@ -271,8 +271,8 @@ class GatewaySettings(BaseSettings):
     """Impressions waiting for the event log at most; responses never wait for the log, and an
     impression arriving at a full queue is dropped and counted (``outcome="dropped"``)."""
     bandit_refresh_seconds: float = Field(default=5.0, ge=0)
-    """How often bandit policy settings and new checkpoints are picked up (0 disables the bandit
-    stage: every tenant gets the ranker's order)."""
+    """How often bandit policies, guardrail sets and new checkpoints are picked up (0 disables
+    both stages: every tenant gets the ranker's list as is)."""
     mlflow: MlflowSettings = MlflowSettings()
     """Where bandit policy checkpoints are fetched from."""
     telemetry: TelemetrySettings = TelemetrySettings()

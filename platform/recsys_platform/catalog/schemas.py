@@ -6,9 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-FieldType = Literal[
-    "string", "text", "integer", "number", "boolean", "timestamp", "string_list", "variants"
-]
+FieldType = Literal["string", "text", "integer", "number", "boolean", "timestamp", "string_list", "variants"]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 RESERVED_FIELDS = frozenset({"item_id"})
 MAX_BATCH = 10_000

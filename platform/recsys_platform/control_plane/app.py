@@ -18,6 +18,7 @@ from recsys_platform.control_plane.routes import (
     catalog,
     deployments,
     experiments,
+    guardrails,
     policies,
     tenants,
 )
@@ -27,6 +28,7 @@ from recsys_platform.db.engine import build_engine, database_check, session_fact
 from recsys_platform.deploy.factory import build_deployment_service
 from recsys_platform.deploy.provisioner import DeploymentsProvisioner
 from recsys_platform.experiments.service import ExperimentService
+from recsys_platform.guardrails.service import GuardrailService
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
@@ -104,6 +106,7 @@ def create_app(
         )
         app.state.experiments = ExperimentService(sessions)
         app.state.policies = PolicyService(sessions)
+        app.state.guardrails = GuardrailService(sessions)
         app.state.deployments.restore_in_background()
         threading.Thread(
             target=app.state.services.tenants.upgrade_resources, name="upgrade-tenant-resources", daemon=True
@@ -148,6 +151,7 @@ def create_app(
             deployments.router,
             training_routes.router,
             policies.router,
+            guardrails.router,
         ],
         lifespan=lifespan,
         span_processors=span_processors,

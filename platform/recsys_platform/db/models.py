@@ -276,6 +276,17 @@ class BanditDecision(Base):
     seq: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
+class GuardrailSetRow(Base):
+    """A tenant's guardrail set on one surface (``guardrails.schemas.GuardrailSet`` as JSON)."""
+
+    __tablename__ = "guardrail_sets"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    surface: Mapped[str] = mapped_column(String(63), primary_key=True)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 __all__ = [
     "ApiKey",
     "BanditDecision",
@@ -286,6 +297,7 @@ __all__ = [
     "Experiment",
     "ExperimentImpression",
     "ExperimentVariantStats",
+    "GuardrailSetRow",
     "ProvisionedResource",
     "Tenant",
     "TrainingRun",

@@ -17,6 +17,7 @@ from recsys_platform.gateway.fallback import FallbackCache
 from recsys_platform.gateway.impressions import ImpressionLogger, ImpressionMetrics
 from recsys_platform.gateway.model_client import ModelClient
 from recsys_platform.gateway.routing import RoutingTable
+from recsys_platform.guardrails.stage import GuardrailStage
 from recsys_platform.settings import GatewaySettings
 
 
@@ -29,10 +30,13 @@ class RecommendationServices:
     metrics: ImpressionMetrics
     tracer: trace.Tracer
     bandit: BanditStage | None = None
+    guardrails: GuardrailStage | None = None
 
     async def close(self) -> None:
         if self.bandit is not None:
             self.bandit.close()
+        if self.guardrails is not None:
+            self.guardrails.close()
         await self.impressions.drain()
         await self.models.close()
 
@@ -53,8 +57,10 @@ def build_recommendation_services(
     routing = RoutingTable(sessions, settings.routing_cache_seconds)
     models = ModelClient(settings.model_timeout_seconds, settings.model_pool_size, tracer)
     metrics = ImpressionMetrics(registry)
-    bandit = None
+    bandit = guardrails = None
     if settings.bandit_refresh_seconds > 0:
+        guardrails = GuardrailStage(sessions, registry, refresh_seconds=settings.bandit_refresh_seconds)
+        guardrails.start()
         bandit = BanditStage(
             sessions,
             MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix),
@@ -78,6 +84,7 @@ def build_recommendation_services(
         metrics=metrics,
         tracer=tracer,
         bandit=bandit,
+        guardrails=guardrails,
     )
 
 

@@ -60,3 +60,35 @@ def test_another_tenants_key_cannot_touch_a_policy(api: TestClient) -> None:
     other = key_header(create_key(api, ADMIN, "other", "admin"))
     assert api.put("/v1/tenants/vid/policies/home", json={"mode": "online"}, headers=other).status_code == 403
     assert api.get("/v1/tenants/vid/policies", headers=other).status_code == 403
+
+
+def test_guardrails_are_checked_when_written(api: TestClient) -> None:
+    url = "/v1/tenants/vid/guardrails/home"
+    refused = api.put(
+        url,
+        json={"slate_size": 4, "rules": [{"type": "freshness", "newer_than_hours": 24, "min_share": 1.5}]},
+        headers=ADMIN,
+    )
+    assert refused.status_code == 422 and "min_share" in refused.text
+    too_many = {
+        "slate_size": 2,
+        "rules": [
+            {"type": "pin", "position": 1, "where": [{"field": "provider", "value": "a"}]},
+            {"type": "freshness", "newer_than_hours": 24, "min_share": 1.0},
+        ],
+    }
+    refused = api.put(url, json=too_many, headers=ADMIN)
+    assert refused.status_code == 422
+    assert "needs 2 fresh items but only 1 of 2 positions are not pinned" in refused.text
+    assert api.get(url, headers=ADMIN).status_code == 404  # nothing half-written
+    ok = api.put(
+        url,
+        json={"rules": [{"type": "bury", "where": [{"field": "rating", "value": "adult"}]}]},
+        headers=ADMIN,
+    )
+    assert ok.status_code == 200, ok.text
+    assert api.get(url, headers=ADMIN).json()["rules"][0]["type"] == "bury"
+    assert [s["surface"] for s in api.get("/v1/tenants/vid/guardrails", headers=ADMIN).json()["items"]] == [
+        "home"
+    ]
+    assert api.delete(url, headers=ADMIN).status_code == 204

@@ -1,4 +1,4 @@
-"""Contextual-bandit policies per tenant and surface, and their logged decisions.
+"""Contextual-bandit policies per tenant and surface, their logged decisions, guardrail sets.
 
 Revision ID: 0003
 Revises: 0002
@@ -44,6 +44,15 @@ def upgrade() -> None:
         sa.Column("closed", sa.Boolean(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=True),
     )
+    op.create_table(
+        "guardrail_sets",
+        sa.Column(
+            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("surface", sa.String(63), primary_key=True),
+        sa.Column("rules", sa.JSON(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
     op.create_index("ix_bandit_decisions_open", "bandit_decisions", ["closed", "expires_at"])
     op.create_index("ix_bandit_decisions_seq", "bandit_decisions", ["tenant_id", "surface", "seq"])
 
@@ -53,3 +62,4 @@ def downgrade() -> None:
     op.drop_index("ix_bandit_decisions_open", "bandit_decisions")
     op.drop_table("bandit_decisions")
     op.drop_table("bandit_policies")
+    op.drop_table("guardrail_sets")
