@@ -117,6 +117,23 @@ def slot_rewards(
     return out
 
 
+def catalog_durations(s: Session, tenant_id: str, items: set[str], field_name: str) -> dict[str, float]:
+    """Length in seconds of each watched item (the catalog field of the reward definition)."""
+    if not items:
+        return {}
+    rows = s.execute(
+        select(CatalogItem.item_id, CatalogItem.attributes).where(
+            CatalogItem.tenant_id == tenant_id, CatalogItem.item_id.in_(items)
+        )
+    ).all()
+    out: dict[str, float] = {}
+    for item_id, attrs in rows:
+        value = (attrs or {}).get(field_name)
+        if isinstance(value, int | float) and value > 0:
+            out[item_id] = float(value)
+    return out
+
+
 @dataclass
 class _Learner:
     policy: Policy
@@ -333,7 +350,7 @@ class BanditLoop:
                 )
             )
             watched = {i for r in rows for i, sig in (r.rewards or {}).items() if "watch" in sig}
-            durations = self._durations(s, key[0], watched, definition.duration_field)
+            durations = catalog_durations(s, key[0], watched, definition.duration_field)
         n = 0
         total = 0.0
         rewarded = False
@@ -350,21 +367,6 @@ class BanditLoop:
         if rewarded:
             self._metrics.last_reward.labels(*key).set(time.time())
         return n
-
-    def _durations(self, s: Session, tenant_id: str, items: set[str], field_name: str) -> dict[str, float]:
-        if not items:
-            return {}
-        rows = s.execute(
-            select(CatalogItem.item_id, CatalogItem.attributes).where(
-                CatalogItem.tenant_id == tenant_id, CatalogItem.item_id.in_(items)
-            )
-        ).all()
-        out = {}
-        for item_id, attrs in rows:
-            value = (attrs or {}).get(field_name)
-            if isinstance(value, int | float) and value > 0:
-                out[item_id] = float(value)
-        return out
 
     def _maybe_checkpoint(self, key: tuple[str, str], force: bool = False) -> str | None:
         learner = self._learners[key]

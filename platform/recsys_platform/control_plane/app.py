@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
-from recsys_platform.bandit.service import PolicyService
+from recsys_platform.bandit.checkpoints import MlflowCheckpoints
+from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
 from recsys_platform.control_plane.routes import (
@@ -106,6 +107,9 @@ def create_app(
         )
         app.state.experiments = ExperimentService(sessions)
         app.state.policies = PolicyService(sessions)
+        app.state.policy_evaluator = PolicyEvaluator(
+            sessions, MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix)
+        )
         app.state.guardrails = GuardrailService(sessions)
         app.state.deployments.restore_in_background()
         threading.Thread(

@@ -92,3 +92,13 @@ def test_guardrails_are_checked_when_written(api: TestClient) -> None:
         "home"
     ]
     assert api.delete(url, headers=ADMIN).status_code == 204
+
+
+def test_evaluation_needs_a_policy_and_a_log(api: TestClient) -> None:
+    body = {"candidates": [{"name": "r", "kind": "ranker"}]}
+    assert api.post("/v1/tenants/vid/policies/home/evaluate", json=body, headers=ADMIN).status_code == 404
+    api.put("/v1/tenants/vid/policies/home", json={"mode": "apprentice"}, headers=ADMIN)
+    empty = api.post("/v1/tenants/vid/policies/home/evaluate", json=body, headers=ADMIN)
+    assert empty.status_code == 422 and "no closed decisions" in empty.text
+    bad = {"candidates": [{"name": "c", "kind": "checkpoint", "version": "../x"}]}
+    assert api.post("/v1/tenants/vid/policies/home/evaluate", json=bad, headers=ADMIN).status_code == 422

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from recsys_platform.bandit.config import SURFACE_PATTERN, PolicyConfig, PolicyList, PolicyPublic
-from recsys_platform.bandit.service import PolicyService
+from recsys_platform.bandit.ope import EvaluationRequest, EvaluationResult
+from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/policies", tags=["policies"])
@@ -43,6 +44,28 @@ def get_policy(
 ) -> PolicyPublic:
     """Settings, the serving checkpoint (MLflow version), decisions learned, last reward."""
     return policies.get(tenant_id, surface)
+
+
+def _evaluator(request: Request) -> PolicyEvaluator:
+    evaluator: PolicyEvaluator = request.app.state.policy_evaluator
+    return evaluator
+
+
+EvaluatorDep = Annotated[PolicyEvaluator, Depends(_evaluator)]
+
+
+@router.post("/{surface}/evaluate", response_model=EvaluationResult)
+def evaluate_policies(
+    tenant_id: TenantPath,
+    surface: SurfacePath,
+    body: EvaluationRequest,
+    evaluator: EvaluatorDep,
+    _: TenantAdminDep,
+) -> EvaluationResult:
+    """Off-policy estimates (IPS, SNIPS, doubly robust; 95% intervals, effective sample size) of
+    candidate policies -- a registered checkpoint, the ranker alone, uniform random, a checkpoint
+    at another exploration rate -- from the surface's logged decisions and rewards."""
+    return evaluator.evaluate(tenant_id, surface, body)
 
 
 @router.delete("/{surface}", status_code=status.HTTP_204_NO_CONTENT)
