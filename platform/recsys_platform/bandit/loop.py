@@ -241,7 +241,10 @@ class BanditLoop:
         self._close()
         learned = 0
         for key in self._policies_with_closed():
-            learned += self._learn(key)
+            try:
+                learned += self._learn(key)
+            except Exception:  # one policy's failure never holds the other tenants' events
+                log.exception("learning policy %s/%s failed; retried next tick", *key)
         for key in list(self._learners):
             self._maybe_checkpoint(key)
         return learned
@@ -356,8 +359,11 @@ class BanditLoop:
         rewarded = False
         for row in rows:
             assert row.decision is not None and row.seq is not None
-            rewards = slot_rewards(row.decision, row.rewards or {}, definition, durations)
-            n += learner.policy.learn(row.decision, rewards)
+            try:
+                rewards = slot_rewards(row.decision, row.rewards or {}, definition, durations)
+                n += learner.policy.learn(row.decision, rewards)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # a malformed decision
+                log.warning("decision %s of %s/%s not learned: %r", row.recommendation_id, *key, exc)
             total += sum(rewards)
             rewarded = rewarded or bool(row.rewards)
             learner.applied_seq = row.seq

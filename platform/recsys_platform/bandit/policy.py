@@ -1,5 +1,5 @@
 """One tenant-surface policy: a Vowpal Wabbit ``cb_explore_adf`` learner with epsilon-greedy
-exploration (docs/adr/0005-contextual-bandit.md says why), choosing a slate slot by slot.
+exploration (docs/adr/0006-contextual-bandit.md says why), choosing a slate slot by slot.
 
 An *action* is one (item, presentation variant) pair of the ranker's top candidates. Slot ``k``
 is chosen among the actions whose item no earlier slot took; each choice is logged with its

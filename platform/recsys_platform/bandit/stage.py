@@ -139,7 +139,11 @@ class BanditStage:
             rows = list(s.scalars(select(BanditPolicy)))
         live: dict[tuple[str, str], _Live] = {}
         for row in rows:
-            config = PolicyConfig.model_validate(row.config)
+            try:
+                config = PolicyConfig.model_validate(row.config)
+            except ValueError:  # validated when written; a bad row never stops the other tenants
+                log.error("policy %s/%s does not validate; served as off", row.tenant_id, row.surface)
+                continue
             if config.mode == "off":
                 continue
             key = (row.tenant_id, row.surface)

@@ -217,3 +217,15 @@ def test_decisions_deleted_only_past_retention_and_checkpointed(platform: Platfo
     loop.checkpoint_now()
     with platform.sessions() as s:
         assert s.get(BanditDecision, ("r1", TENANT)) is None
+
+
+def test_a_malformed_decision_is_skipped_and_the_rest_learned(platform: Platform) -> None:
+    store, clock = MemoryCheckpoints(), Clock()
+    loop = _loop(platform, store, clock, CollectorRegistry())
+    bad = _impression("bad", [0])
+    assert bad.bandit is not None
+    broken = {**bad.bandit, "actions": [{"item": "a"}], "slots": [[0, 0.5]]}  # no feature strings
+    loop.apply([Impression(**{**bad.__dict__, "bandit": broken}), _impression("good", [1])], [])
+    clock.now = NOW + timedelta(seconds=61)
+    assert loop.tick(force=True) == 1
+    assert loop.checkpoint_now() == ["1"]
