@@ -174,13 +174,21 @@ def serve_round(stack: ReplayStack, audience: Audience, tally: Tally, n_requests
     events = []
     for _ in range(n_requests):
         user = audience.rng.choice(list(audience.users))
-        body = {"user_id": user, "n": 10, "surface": SURFACE, "context": {"segment": audience.users[user]}}
+        body = {
+            "user_id": user,
+            "n": 10,
+            "surface": SURFACE,
+            "context": {"segment": audience.users[user]},
+            "filters": {"exclude_seen": False},  # people re-watch; 60 videos would run out
+        }
         sent = time.perf_counter()
         response = stack.gw.post("/v1/recommendations", json=body)
         tally.latency_ms.append((time.perf_counter() - sent) * 1000)
         if response.status_code != 200:
             raise PlatformError(f"recommendations -> {response.status_code}: {response.text[:500]}")
         data = response.json()
+        if not data["items"]:
+            raise PlatformError(f"empty list for {user}: {data}")
         served = [(i["item_id"], i.get("presentation")) for i in data["items"]]
         candidates = [i["item_id"] for i in data["items"]]
         by_score = [i["item_id"] for i in sorted(data["items"], key=lambda i: -i["score"])]
