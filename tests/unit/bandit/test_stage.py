@@ -101,3 +101,11 @@ def test_a_corrupt_checkpoint_is_refused_and_the_previous_policy_keeps_serving(p
         )
         == 1
     )
+
+
+def test_embedded_platform_registers_and_loads_checkpoints_in_one_registry(tmp_path: Path) -> None:
+    from recsys_platform.embedded import embedded_settings
+
+    s = embedded_settings(tmp_path)
+    uris = {s.control_plane.mlflow.tracking_uri, s.gateway.mlflow.tracking_uri, s.stream.mlflow.tracking_uri}
+    assert uris == {f"sqlite:///{tmp_path.resolve() / 'mlflow' / 'mlflow.db'}"}
