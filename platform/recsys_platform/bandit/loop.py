@@ -68,9 +68,10 @@ class BanditLoopMetrics:
             ["tenant", "surface"],
             registry=registry,
         )
-        self.reward_sum = Counter(
-            "recsys_bandit_reward_sum_total",
-            "Sum of the learned slots' rewards (with learned_slots: the mean reward per policy).",
+        self.reward_sum = Gauge(  # a gauge: skips make rewards negative
+            "recsys_bandit_reward_sum",
+            "Sum of the learned slots' rewards since start (with learned_slots_total: the mean "
+            "reward per policy; negative rewards, e.g. skips, lower it).",
             ["tenant", "surface"],
             registry=registry,
         )

@@ -122,6 +122,11 @@ class StreamProcessor:
         except _Abandoned:
             log.info("stopped during retries; the batch in hand stays uncommitted")
         finally:
+            if self._bandit is not None:
+                try:  # what was learned since the last checkpoint (a restart would replay it anyway)
+                    self._bandit.checkpoint_now()
+                except Exception:
+                    log.warning("bandit checkpoint at shutdown failed", exc_info=True)
             self._consumer.close()
             log.info("stream processor stopped")
 

@@ -145,7 +145,7 @@ def test_rewards_join_once_and_close_after_the_wait_window(platform: Platform) -
     joined = registry.get_sample_value("recsys_bandit_rewards_total", {"tenant": TENANT, "outcome": "joined"})
     assert expired == 1 and joined == 4
     assert registry.get_sample_value(
-        "recsys_bandit_reward_sum_total", {"tenant": TENANT, "surface": "home"}
+        "recsys_bandit_reward_sum", {"tenant": TENANT, "surface": "home"}
     ) == pytest.approx(0.5)  # click 1 on slot 1, skip -0.5 on slot 2
 
 
@@ -229,3 +229,14 @@ def test_a_malformed_decision_is_skipped_and_the_rest_learned(platform: Platform
     clock.now = NOW + timedelta(seconds=61)
     assert loop.tick(force=True) == 1
     assert loop.checkpoint_now() == ["1"]
+
+
+def test_negative_rewards_are_learned_and_lower_the_reward_sum(platform: Platform) -> None:
+    store, clock, registry = MemoryCheckpoints(), Clock(), CollectorRegistry()
+    loop = _loop(platform, store, clock, registry)
+    loop.apply([_impression("r1", [0])], [_event("r1", "a", "skip")])
+    clock.now = NOW + timedelta(seconds=61)
+    assert loop.tick(force=True) == 1
+    labels = {"tenant": TENANT, "surface": "home"}
+    assert registry.get_sample_value("recsys_bandit_reward_sum", labels) == pytest.approx(-0.5)
+    assert registry.get_sample_value("recsys_bandit_learned_slots_total", labels) == 1
