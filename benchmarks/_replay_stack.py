@@ -397,7 +397,15 @@ def replay_stack(
         **common,
         **prefixed(
             "RECSYS_GATEWAY_",
-            {"PORT": str(gw_port), "DATABASE__URL": db_url, "REDIS_URL": redis_url, **kafka, **log_settings},
+            {
+                "PORT": str(gw_port),
+                "DATABASE__URL": db_url,
+                "REDIS_URL": redis_url,
+                **kafka,
+                "MLFLOW__TRACKING_URI": mlflow_uri,  # bandit policy checkpoints
+                "MLFLOW__REGISTRY_NAME_PREFIX": registry_prefix,
+                **log_settings,
+            },
         ),
     }
     st_env = {
@@ -409,6 +417,8 @@ def replay_stack(
                 "DATABASE__URL": db_url,
                 "GROUP_ID": f"{prefix}-stream",
                 **kafka,
+                "MLFLOW__TRACKING_URI": mlflow_uri,
+                "MLFLOW__REGISTRY_NAME_PREFIX": registry_prefix,
                 **prefixed("FEATURE_STORE__", features),
                 **log_settings,
             },

@@ -41,29 +41,35 @@ def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080
         registry=data / "feast" / "registry",
         offline_root=data / "offline",
     )
+    # MLflow without a server: a SQLite registry and local artifacts in the data folder (the
+    # control plane registers models; the processor bandit checkpoints, the gateway loads them)
+    mlflow = {
+        "tracking_uri": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
+        "artifact_root": str(data / "mlflow" / "artifacts"),
+    }
     return EmbeddedSettings(
         control_plane=ControlPlaneSettings(
             port=port,
             database=database,
             event_log=event_log,
             feature_store=features,
-            # MLflow without a server: a SQLite registry and local artifacts in the data folder
-            mlflow={
-                "tracking_uri": f"sqlite:///{data / 'mlflow' / 'mlflow.db'}",
-                "artifact_root": str(data / "mlflow" / "artifacts"),
-            },
+            mlflow=mlflow,
             kfp={"mode": "local", "pipeline_root": str(data / "kfp")},
             training={"work_dir": str(data / "training")},
             deployer={"mode": "local", "work_dir": str(data / "deployments")},
         ),
         gateway=GatewaySettings(
-            port=gateway_port, database={**database, "auto_migrate": False}, event_log=event_log
+            port=gateway_port,
+            database={**database, "auto_migrate": False},
+            event_log=event_log,
+            mlflow=mlflow,
         ),
         stream=StreamSettings(
             database={**database, "auto_migrate": False},
             event_log=event_log,
             feature_store=features,
             metrics_port=0,
+            mlflow=mlflow,
         ),
     )
 

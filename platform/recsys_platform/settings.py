@@ -270,6 +270,11 @@ class GatewaySettings(BaseSettings):
     impression_queue_size: int = Field(default=10_000, ge=1)
     """Impressions waiting for the event log at most; responses never wait for the log, and an
     impression arriving at a full queue is dropped and counted (``outcome="dropped"``)."""
+    bandit_refresh_seconds: float = Field(default=5.0, ge=0)
+    """How often bandit policies, guardrail sets and new checkpoints are picked up (0 disables
+    both stages: every tenant gets the ranker's list as is)."""
+    mlflow: MlflowSettings = MlflowSettings()
+    """Where bandit policy checkpoints are fetched from."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
 
@@ -309,6 +314,16 @@ class StreamSettings(BaseSettings):
     """Join clicks to logged impressions (A/B results); consumes the impressions topics."""
     attribution_default_window_seconds: int = Field(default=1800, ge=1)
     """Attribution window for impressions of an unknown experiment (normally per experiment)."""
+    bandit: bool = True
+    """Join rewards to bandit decisions and learn the tenants' policies (run it on one replica)."""
+    bandit_checkpoint_every: int = Field(default=200, ge=1)
+    """Register a policy checkpoint in MLflow after this many newly learned decisions..."""
+    bandit_checkpoint_seconds: float = Field(default=30.0, gt=0)
+    """...or this long after the previous one, whichever comes first."""
+    bandit_log_retention_days: float = Field(default=7.0, gt=0)
+    """How long closed decisions and their rewards are kept for off-policy evaluation."""
+    mlflow: MlflowSettings = MlflowSettings()
+    """Where policy checkpoints are registered."""
     metrics_host: str = "127.0.0.1"
     """Interface of the health and metrics endpoint."""
     metrics_port: int = Field(default=9108, ge=0, le=65535)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-FieldType = Literal["string", "text", "integer", "number", "boolean", "timestamp", "string_list"]
+FieldType = Literal["string", "text", "integer", "number", "boolean", "timestamp", "string_list", "variants"]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 RESERVED_FIELDS = frozenset({"item_id"})
 MAX_BATCH = 10_000
@@ -16,7 +16,9 @@ class CatalogField(BaseModel):
     """One declared item attribute.
 
     ``text`` is free text the content model indexes (TF-IDF); ``string`` is a
-    categorical value (filters, diversity); ``string_list`` holds tags or genres.
+    categorical value (filters, diversity); ``string_list`` holds tags or genres;
+    ``variants`` holds the item's presentation variants (thumbnails, title wordings) that the
+    contextual bandit chooses among: ``[{"id": "thumb-a", "features": {"style": "face"}}, ...]``.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -109,7 +109,46 @@ def _coerce(value: Any, spec: CatalogField) -> Any:
         if len(value) > MAX_LIST:
             raise ValueError(f"more than {MAX_LIST} entries")
         return value
+    if kind == "variants":
+        return _variants(value)
     raise ValueError(f"unsupported field type {kind}")  # pragma: no cover - Literal guards it
+
+
+VARIANT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+FEATURE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+MAX_VARIANTS = 20
+MAX_VARIANT_FEATURES = 20
+
+
+def _variants(value: Any) -> list[dict[str, Any]]:
+    """``[{"id": ..., "features": {name: string | number | boolean}}]``, ids unique."""
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of {id, features} objects")
+    if len(value) > MAX_VARIANTS:
+        raise ValueError(f"more than {MAX_VARIANTS} variants")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, v in enumerate(value):
+        if not isinstance(v, dict) or set(v) - {"id", "features"}:
+            raise ValueError(f"[{i}]: expected an object with 'id' and optional 'features'")
+        vid = v.get("id")
+        if not isinstance(vid, str) or not VARIANT_ID_RE.fullmatch(vid):
+            raise ValueError(f"[{i}].id: required, 1-63 letters, digits and ._-")
+        if vid in seen:
+            raise ValueError(f"[{i}].id: '{vid}' repeats")
+        seen.add(vid)
+        features = v.get("features", {})
+        if not isinstance(features, dict) or len(features) > MAX_VARIANT_FEATURES:
+            raise ValueError(f"[{i}].features: expected an object of at most {MAX_VARIANT_FEATURES} entries")
+        for name, fv in features.items():
+            if not FEATURE_NAME_RE.fullmatch(name):
+                raise ValueError(f"[{i}].features.{name[:40]}: names are lowercase letters, digits, _")
+            if not isinstance(fv, str | int | float | bool) or (isinstance(fv, str) and len(fv) > 200):
+                raise ValueError(f"[{i}].features.{name}: expected a string (<= 200), number or boolean")
+            if isinstance(fv, float) and not math.isfinite(fv):
+                raise ValueError(f"[{i}].features.{name}: must be a finite number")
+        out.append({"id": vid, "features": dict(features)})
+    return out
 
 
 def _json_type(value: Any) -> str:

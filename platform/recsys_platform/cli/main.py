@@ -11,6 +11,7 @@ from recsys_platform.cli import (
     deployments,
     experiments,
     keys_cmd,
+    policies,
     serve_cmd,
     tenants_cmd,
 )
@@ -36,6 +37,7 @@ app.command("train", help="Train a tenant's model now and follow the run.")(trai
 app.add_typer(train_cli.models_app, name="models")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(policies.app, name="policies")
 
 
 @app.command("version", help="Print the recsys version.")

@@ -10,15 +10,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 
+from recsys_platform.bandit.checkpoints import MlflowCheckpoints
+from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
-from recsys_platform.control_plane.routes import api_keys, catalog, deployments, experiments, tenants
+from recsys_platform.control_plane.routes import (
+    api_keys,
+    catalog,
+    deployments,
+    experiments,
+    guardrails,
+    policies,
+    tenants,
+)
 from recsys_platform.control_plane.routes import training as training_routes
 from recsys_platform.db import migrate
 from recsys_platform.db.engine import build_engine, database_check, session_factory
 from recsys_platform.deploy.factory import build_deployment_service
 from recsys_platform.deploy.provisioner import DeploymentsProvisioner
 from recsys_platform.experiments.service import ExperimentService
+from recsys_platform.guardrails.service import GuardrailService
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.keys import ApiKeyService
@@ -95,6 +106,11 @@ def create_app(
             catalog=CatalogService(sessions, engine, _new_items_hook(active)),
         )
         app.state.experiments = ExperimentService(sessions)
+        app.state.policies = PolicyService(sessions)
+        app.state.policy_evaluator = PolicyEvaluator(
+            sessions, MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix)
+        )
+        app.state.guardrails = GuardrailService(sessions)
         app.state.deployments.restore_in_background()
         threading.Thread(
             target=app.state.services.tenants.upgrade_resources, name="upgrade-tenant-resources", daemon=True
@@ -138,6 +154,8 @@ def create_app(
             experiments.router,
             deployments.router,
             training_routes.router,
+            policies.router,
+            guardrails.router,
         ],
         lifespan=lifespan,
         span_processors=span_processors,

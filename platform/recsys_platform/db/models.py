@@ -232,14 +232,72 @@ class ExperimentImpression(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class BanditPolicy(Base):
+    """A tenant's contextual-bandit policy on one surface: its settings (``bandit.config``) and
+    learning state (the serving checkpoint, the sequence of closed decisions)."""
+
+    __tablename__ = "bandit_policies"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    surface: Mapped[str] = mapped_column(String(63), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checkpoint_version: Mapped[str | None] = mapped_column(String(20), default=None)
+    checkpoint_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """Closed decisions up to this sequence number are in the checkpoint."""
+    next_seq: Mapped[int] = mapped_column(Integer, default=0)
+    """Sequence number of the last closed decision."""
+    learned: Mapped[int] = mapped_column(Integer, default=0)
+    last_reward_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BanditDecision(Base):
+    """One logged bandit decision awaiting its rewards (or rewards awaiting their decision).
+
+    Closed after the policy's reward wait window with a sequence number; the stream processor
+    learns closed decisions in sequence order and deletes them once a checkpoint holds them.
+    """
+
+    __tablename__ = "bandit_decisions"
+    __table_args__ = (
+        Index("ix_bandit_decisions_open", "closed", "expires_at"),
+        Index("ix_bandit_decisions_seq", "tenant_id", "surface", "seq"),
+    )
+
+    recommendation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    surface: Mapped[str | None] = mapped_column(String(63), default=None)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    rewards: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Item id -> the best reward of its events so far."""
+    shown_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime] = mapped_column()
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class GuardrailSetRow(Base):
+    """A tenant's guardrail set on one surface (``guardrails.schemas.GuardrailSet`` as JSON)."""
+
+    __tablename__ = "guardrail_sets"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    surface: Mapped[str] = mapped_column(String(63), primary_key=True)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 __all__ = [
     "ApiKey",
+    "BanditDecision",
+    "BanditPolicy",
     "Base",
     "CatalogItem",
     "Deployment",
     "Experiment",
     "ExperimentImpression",
     "ExperimentVariantStats",
+    "GuardrailSetRow",
     "ProvisionedResource",
     "Tenant",
     "TrainingRun",

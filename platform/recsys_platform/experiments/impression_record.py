@@ -32,6 +32,11 @@ class Impression:
     fallback: bool
     timestamp: datetime
     attribution_window_seconds: int | None = None
+    presentations: list[str | None] | None = None
+    """Presentation variant shown per item (a bandit policy chose them), or None."""
+    bandit: dict[str, Any] | None = None
+    """The bandit decision (``bandit.policy.decision_payload``): context, actions, slots with
+    their probabilities; None when the tenant's policy is off."""
 
 
 def encode_impression(imp: Impression) -> bytes:

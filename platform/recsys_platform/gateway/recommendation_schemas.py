@@ -43,6 +43,10 @@ class RecommendedItem(BaseModel):
     score: float
     reason: str
     position: int = Field(description="1-based rank in the list.")
+    presentation: str | None = Field(
+        default=None,
+        description="Presentation variant to show (thumbnail, title) when the catalog declares them.",
+    )
 
 
 class RecommendationResponse(BaseModel):

@@ -10,11 +10,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
+from recsys_platform.bandit.checkpoints import MlflowCheckpoints
+from recsys_platform.bandit.stage import BanditMetrics, BanditStage
 from recsys_platform.events.log import EventLog
 from recsys_platform.gateway.fallback import FallbackCache
 from recsys_platform.gateway.impressions import ImpressionLogger, ImpressionMetrics
 from recsys_platform.gateway.model_client import ModelClient
 from recsys_platform.gateway.routing import RoutingTable
+from recsys_platform.guardrails.stage import GuardrailStage
 from recsys_platform.settings import GatewaySettings
 
 
@@ -26,8 +29,14 @@ class RecommendationServices:
     impressions: ImpressionLogger
     metrics: ImpressionMetrics
     tracer: trace.Tracer
+    bandit: BanditStage | None = None
+    guardrails: GuardrailStage | None = None
 
     async def close(self) -> None:
+        if self.bandit is not None:
+            self.bandit.close()
+        if self.guardrails is not None:
+            self.guardrails.close()
         await self.impressions.drain()
         await self.models.close()
 
@@ -48,6 +57,17 @@ def build_recommendation_services(
     routing = RoutingTable(sessions, settings.routing_cache_seconds)
     models = ModelClient(settings.model_timeout_seconds, settings.model_pool_size, tracer)
     metrics = ImpressionMetrics(registry)
+    bandit = guardrails = None
+    if settings.bandit_refresh_seconds > 0:
+        guardrails = GuardrailStage(sessions, registry, refresh_seconds=settings.bandit_refresh_seconds)
+        guardrails.start()
+        bandit = BanditStage(
+            sessions,
+            MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix),
+            BanditMetrics(registry),
+            refresh_seconds=settings.bandit_refresh_seconds,
+        )
+        bandit.start()
     return RecommendationServices(
         routing=routing,
         models=models,
@@ -63,6 +83,8 @@ def build_recommendation_services(
         ),
         metrics=metrics,
         tracer=tracer,
+        bandit=bandit,
+        guardrails=guardrails,
     )
 
 

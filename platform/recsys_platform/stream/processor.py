@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
+from recsys_platform.bandit.loop import BanditLoop
 from recsys_platform.events.log import (
     ConsumedRecord,
     EventConsumer,
@@ -85,6 +86,7 @@ class StreamProcessor:
         attribution: Attribution | None = None,
         history_items: int = HISTORY_ITEMS,
         item_stats: ItemStatsStore | None = None,
+        bandit: BanditLoop | None = None,
     ) -> None:
         self._log = event_log
         self._features = features
@@ -102,8 +104,10 @@ class StreamProcessor:
         self._attribution = attribution
         self._history_items = history_items
         self._item_stats = item_stats
+        self._bandit = bandit
         self._consumer: EventConsumer = event_log.consumer(
-            group_id, events_topic_pattern(topic_prefix, impressions=attribution is not None)
+            group_id,
+            events_topic_pattern(topic_prefix, impressions=attribution is not None or bandit is not None),
         )
         self._last_lag_update = 0.0
 
@@ -118,6 +122,11 @@ class StreamProcessor:
         except _Abandoned:
             log.info("stopped during retries; the batch in hand stays uncommitted")
         finally:
+            if self._bandit is not None:
+                try:  # what was learned since the last checkpoint (a restart would replay it anyway)
+                    self._bandit.checkpoint_now()
+                except Exception:
+                    log.warning("bandit checkpoint at shutdown failed", exc_info=True)
             self._consumer.close()
             log.info("stream processor stopped")
 
@@ -143,6 +152,8 @@ class StreamProcessor:
             self._stop.wait(min(1.0, self._backoff_max))
             return 0
         self._update_lag()
+        if self._bandit is not None:
+            self._with_retries("bandit_learn", self._bandit.tick)
         if not records:
             return 0
         start = time.perf_counter()
@@ -172,9 +183,12 @@ class StreamProcessor:
             self._with_retries("offline", partial(self._append_offline, tenant_id, batch))
             if self._item_stats is not None:
                 self._with_retries("item_stats", partial(self._apply_item_stats, tenant_id, batch))
-        if self._attribution is not None:
+        if self._attribution is not None or self._bandit is not None:
             clicks = [(t, env.event) for t, b in by_tenant.items() for _, env in b.envelopes]
-            self._with_retries("attribution", partial(self._attribution.apply, impressions, clicks))
+            if self._attribution is not None:
+                self._with_retries("attribution", partial(self._attribution.apply, impressions, clicks))
+            if self._bandit is not None:
+                self._with_retries("bandit_rewards", partial(self._bandit.apply, impressions, clicks))
         for tenant_id, letters in dead.items():
             dlq = topic_name(self._prefix, tenant_id, "dead-letter")
             self._with_retries("dead_letter", partial(self._append_dead, dlq, letters))

@@ -9,7 +9,10 @@ from types import FrameType
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session, sessionmaker
 
+from recsys_platform.bandit.checkpoints import MlflowCheckpoints
+from recsys_platform.bandit.loop import BanditLoop, BanditLoopMetrics
 from recsys_platform.db.engine import build_engine, database_check, session_factory
 from recsys_platform.events.factory import build_event_log
 from recsys_platform.features.ports import UserFeatureStore
@@ -59,6 +62,7 @@ def build_processor(
             if settings.attribution
             else None
         ),
+        bandit=_bandit_loop(settings, sessions, registry) if settings.bandit else None,
     )
 
     checks = [
@@ -69,6 +73,19 @@ def build_processor(
     if item_stats is not None:
         checks.append(ReadinessCheck("item_stats", item_stats.check))
     return processor, checks
+
+
+def _bandit_loop(
+    settings: StreamSettings, sessions: sessionmaker[Session], registry: CollectorRegistry
+) -> BanditLoop:
+    return BanditLoop(
+        sessions,
+        MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix),
+        BanditLoopMetrics(registry),
+        checkpoint_every=settings.bandit_checkpoint_every,
+        checkpoint_seconds=settings.bandit_checkpoint_seconds,
+        retention_seconds=settings.bandit_log_retention_days * 86400,
+    )
 
 
 def health_app(checks: list[ReadinessCheck], registry: CollectorRegistry) -> FastAPI:

@@ -286,6 +286,12 @@ def test_config_is_kubernetes_mode(rendered: dict[str, list[dict[str, Any]]]) ->
     assert maps["rel-recsys-gateway"]["RECSYS_GATEWAY_HOST"] == "0.0.0.0"
     assert maps["rel-recsys-stream"]["RECSYS_STREAM_METRICS_HOST"] == "0.0.0.0"
     assert maps["rel-recsys-stream"]["RECSYS_STREAM_FEATURE_STORE__OFFLINE_ROOT"] == "/data/offline"
+    # bandit checkpoints: the processor registers them where the gateways load them from
+    for component, prefix in (("gateway", "RECSYS_GATEWAY_"), ("stream", "RECSYS_STREAM_")):
+        assert (
+            maps[f"rel-recsys-{component}"][f"{prefix}MLFLOW__TRACKING_URI"]
+            == "http://mlflow.mlflow.svc:5000"
+        )
 
 
 def test_default_values_generate_a_development_admin_token(rendered: dict[str, list[dict[str, Any]]]) -> None:

@@ -134,8 +134,10 @@ def answer_list(
     user_id: str,
     session_id: str | None,
     surface: str,
+    bandit: dict[str, Any] | None = None,
 ) -> Response:
-    """The answer of a list-serving route, with its impression queued."""
+    """The answer of a list-serving route, with its impression queued (and the bandit decision
+    that ordered it, if any)."""
     response = RecommendationResponse(
         recommendation_id=uuid.uuid4().hex,
         items=items,
@@ -153,6 +155,7 @@ def answer_list(
         session_id=session_id,
         surface=surface,
         items=items,
+        bandit=bandit,
     )
     return json_response(response)
 
@@ -167,6 +170,7 @@ def log_impression(
     session_id: str | None,
     surface: str,
     items: Sequence[RecommendedItem],
+    bandit: dict[str, Any] | None = None,
 ) -> None:
     """Queue the impression of an answered list (never waits for the log)."""
     experiment = routed.experiment
@@ -188,5 +192,7 @@ def log_impression(
             fallback=response.fallback,
             timestamp=datetime.now(UTC),
             attribution_window_seconds=experiment.attribution_window_seconds if experiment else None,
+            presentations=[i.presentation for i in items] if bandit is not None else None,
+            bandit=bandit,
         )
     )

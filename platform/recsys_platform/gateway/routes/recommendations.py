@@ -30,6 +30,7 @@ from recsys_platform.gateway.routes.common import model_items as _model_items
 from recsys_platform.gateway.routes.common import tenant_routes as _routes
 from recsys_platform.gateway.routing import Target
 from recsys_platform.gateway.serving import RecommendationServices
+from recsys_platform.gateway.slate import after_ranking, candidate_count
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -93,10 +94,14 @@ async def recommend(
     ) as span:
         rec.fallback.warm(tenant_id)
         routed = route(await _routes(rec, tenant_id), tenant_id, body.surface, body.user_id, span)
+        want = candidate_count(rec, tenant_id, body)
+        instance = _instance(body)
+        instance["n"] = want
         items, model_version, fallback = await _serve(
-            rec, tenant_id, routed.target, _instance(body), body.n, body.filters
+            rec, tenant_id, routed.target, instance, want, body.filters
         )
         span.set_attribute("recsys.fallback", fallback)
+        items, decision = after_ranking(rec, tenant_id, body, items)
         return answer_list(
             rec,
             routed,
@@ -107,6 +112,7 @@ async def recommend(
             user_id=body.user_id,
             session_id=body.session_id,
             surface=body.surface,
+            bandit=decision,
         )
 
 
