@@ -12,6 +12,8 @@ start=$SECONDS
 bash scripts/bootstrap.sh
 echo "[test] helm (built from its Go module into .cache/bin on first run, ~2 min cold)"
 bash scripts/tools/install-helm.sh >/dev/null
+echo "[test] KServe controller (built from its Go module into .cache/kserve on first run, ~4 min CPU cold)"
+bash scripts/tools/install-kserve-controller.sh >/dev/null
 echo "[test] services (kube-apiserver built from its Go module into .cache/bin on first run, ~6-10 min cold)"
 bash scripts/services/install.sh
 started_here=0
