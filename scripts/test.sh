@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need, start PostgreSQL, Redis and Kafka for real, run the
+# Install everything the tests need, start PostgreSQL, Redis, Kafka, MLflow and a Kubernetes
+# API server (kube-apiserver + etcd, KServe CRDs) for real, run the
 # linters and the whole test suite, and stop the services again.
 #   scripts/test.sh                    # everything
 #   scripts/test.sh tests/unit -x      # extra arguments go to pytest
@@ -11,6 +12,9 @@ start=$SECONDS
 bash scripts/bootstrap.sh
 echo "[test] helm (built from its Go module into .cache/bin on first run, ~2 min cold)"
 bash scripts/tools/install-helm.sh >/dev/null
+echo "[test] KServe controller (built from its Go module into .cache/kserve on first run, ~4 min CPU cold)"
+bash scripts/tools/install-kserve-controller.sh >/dev/null
+echo "[test] services (kube-apiserver built from its Go module into .cache/bin on first run, ~6-10 min cold)"
 bash scripts/services/install.sh
 started_here=0
 cleanup() {

@@ -15,6 +15,9 @@ REDIS_PORT="${RECSYS_SERVICES_REDIS_PORT:-56379}"
 KAFKA_PORT="${RECSYS_SERVICES_KAFKA_PORT:-59092}"
 KAFKA_CONTROLLER_PORT="${RECSYS_SERVICES_KAFKA_CONTROLLER_PORT:-59093}"
 MLFLOW_PORT="${RECSYS_SERVICES_MLFLOW_PORT:-55000}"
+KUBE_PORT="${RECSYS_SERVICES_KUBE_PORT:-56443}"
+ETCD_PORT="${RECSYS_SERVICES_ETCD_PORT:-52379}"
+ETCD_PEER_PORT="${RECSYS_SERVICES_ETCD_PEER_PORT:-52380}"
 HOST=127.0.0.1
 
 PG_DIR="$STATE_DIR/postgres"
@@ -33,6 +36,16 @@ KAFKA_PROPS="$KAFKA_DIR/server.properties"
 MLFLOW_DIR="$STATE_DIR/mlflow"
 MLFLOW_PID="$MLFLOW_DIR/mlflow.pid"
 MLFLOW_LOG="$MLFLOW_DIR/mlflow.log"
+KUBE_DIR="$STATE_DIR/kube"
+KUBE_PKI="$KUBE_DIR/pki"
+ETCD_DATA="$KUBE_DIR/etcd-data"
+ETCD_PID="$KUBE_DIR/etcd.pid"
+ETCD_LOG="$KUBE_DIR/etcd.log"
+KUBE_APISERVER_PID="$KUBE_DIR/kube-apiserver.pid"
+KUBE_APISERVER_LOG="$KUBE_DIR/kube-apiserver.log"
+KUBE_APISERVER_BIN="$CACHE_DIR/bin/kube-apiserver"
+KUBE_KUBECONFIG="$KUBE_DIR/admin.kubeconfig"
+KUBE_CRD_DIR="$REPO_ROOT/third_party/kserve/crds"
 
 log() { echo "[services] $*" >&2; }
 # fail SERVICE MESSAGE [LOGFILE...]: print message + tail of each log, exit 1
@@ -50,24 +63,25 @@ fail() {
   exit 1
 }
 
-usage() { echo "usage: $0 [all|postgres|redis|kafka|mlflow]..." >&2; exit 2; }
+usage() { echo "usage: $0 [all|postgres|redis|kafka|mlflow|kube]..." >&2; exit 2; }
 
 # cmdline of a pid (NUL -> space), empty if gone
 pid_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
 
-# parse_services [all|postgres|redis|kafka|mlflow]...: sets want_pg, want_redis, want_kafka,
-# want_mlflow (default all)
+# parse_services [all|postgres|redis|kafka|mlflow|kube]...: sets want_pg, want_redis, want_kafka,
+# want_mlflow, want_kube (default all; kube = etcd + kube-apiserver)
 parse_services() {
-  want_pg=0 want_redis=0 want_kafka=0 want_mlflow=0
+  want_pg=0 want_redis=0 want_kafka=0 want_mlflow=0 want_kube=0
   [ "$#" -eq 0 ] && set -- all
   local arg
   for arg in "$@"; do
     case "$arg" in
-      all) want_pg=1; want_redis=1; want_kafka=1; want_mlflow=1 ;;
+      all) want_pg=1; want_redis=1; want_kafka=1; want_mlflow=1; want_kube=1 ;;
       postgres|postgresql|pg) want_pg=1 ;;
       redis) want_redis=1 ;;
       kafka) want_kafka=1 ;;
       mlflow) want_mlflow=1 ;;
+      kube|kubernetes|k8s) want_kube=1 ;;
       -h|--help) usage ;;
       *) echo "[services] unknown service '$arg'" >&2; usage ;;
     esac

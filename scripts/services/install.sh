@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test services need (idempotent):
 #   1. Debian packages: redis-server, postgresql (and java/maven if missing).
+#      etcd-server (the Kubernetes API server's store), and openssl.
 #   2. Apache Kafka (kafka_2.13 + kafka-tools + log4j2 backend) resolved from
 #      Maven Central into <repo>/.cache/kafka/lib/ using scripts/services/kafka/pom.xml.
 #
@@ -70,8 +71,10 @@ install_packages() {
   fi
   command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+  command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   if [ "${#pkgs[@]}" -eq 0 ]; then
-    log "apt packages: redis-server, postgresql ($(pg_bin_dir)), java, maven already installed"
+    log "apt packages: redis-server, postgresql ($(pg_bin_dir)), java, maven, etcd-server already installed"
     return 0
   fi
   apt_install "${pkgs[@]}"
@@ -79,6 +82,7 @@ install_packages() {
   [ -n "$(pg_bin_dir || true)" ] || die "postgres: no /usr/lib/postgresql/*/bin/initdb after apt-get install"
   command -v java >/dev/null 2>&1 || die "kafka: java still missing after apt-get install"
   command -v mvn >/dev/null 2>&1 || die "kafka: mvn still missing after apt-get install"
+  command -v etcd >/dev/null 2>&1 || die "kube: etcd still missing after apt-get install etcd-server"
   log "apt packages installed: ${pkgs[*]}"
 }
 
@@ -145,4 +149,8 @@ resolve_kafka() {
 T0=$SECONDS
 install_packages
 resolve_kafka
+# kube-apiserver: built from its Go module once, cached in .cache/bin (minutes when cold)
+if [ "${RECSYS_SERVICES_SKIP_KUBE:-0}" != 1 ]; then
+  bash "$REPO_ROOT/scripts/tools/install-kube-apiserver.sh" >/dev/null || die "kube: building kube-apiserver failed"
+fi
 log "install done in $((SECONDS - T0))s"

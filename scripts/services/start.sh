@@ -4,9 +4,11 @@
 #   redis     127.0.0.1:56379
 #   kafka     127.0.0.1:59092   (KRaft combined broker+controller, controller on 59093)
 #   mlflow    127.0.0.1:55000   (tracking server + model registry, SQLite backend, proxied artifacts)
+#   kube      127.0.0.1:56443   (kube-apiserver, TLS, RBAC; etcd on 52379/52380; KServe CRDs applied;
+#                                admin kubeconfig .cache/services/kube/admin.kubeconfig)
 # State lives in <repo>/.cache/services/. Writes <repo>/.cache/services/env.
 #
-# Usage: scripts/services/start.sh [all|postgres|redis|kafka|mlflow]...   (default: all)
+# Usage: scripts/services/start.sh [all|postgres|redis|kafka|mlflow|kube]...   (default: all)
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -416,6 +418,178 @@ start_mlflow() {
   log "mlflow ready on $HOST:$MLFLOW_PORT in $((SECONDS - t0))s"
 }
 
+# ====================================================================== kube (etcd + kube-apiserver)
+# A real Kubernetes API server (no kubelet, no controllers): etcd from Debian's etcd-server,
+# kube-apiserver built from its Go module by scripts/tools/install-kube-apiserver.sh.
+# TLS from a CA generated here; a static admin token (group system:masters); RBAC authorization;
+# a service-account signing key (TokenRequest works, so tests get real per-service-account
+# tokens); the vendored KServe CRDs applied with server-side apply.
+kube_curl() {  # kube_curl PATH [curl args...]: the API server as the admin
+  local path="$1"; shift
+  curl -sS --max-time 20 --cacert "$KUBE_PKI/ca.crt" -H "Authorization: Bearer $(cat "$KUBE_PKI/admin.token")" \
+    "$@" "https://$HOST:$KUBE_PORT$path"
+}
+
+etcd_healthy() { curl -fsS --max-time 3 "http://$HOST:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'; }
+etcd_pid_alive() {
+  local pid
+  [ -f "$ETCD_PID" ] || return 1
+  pid="$(cat "$ETCD_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && pid_cmdline "$pid" | grep -q -- "etcd .*--listen-client-urls http://$HOST:$ETCD_PORT"
+}
+kube_apiserver_pid_alive() {
+  local pid
+  [ -f "$KUBE_APISERVER_PID" ] || return 1
+  pid="$(cat "$KUBE_APISERVER_PID" 2>/dev/null || true)"
+  [ -n "$pid" ] && pid_cmdline "$pid" | grep -q -- "kube-apiserver .*--secure-port=$KUBE_PORT"
+}
+kube_healthy() {
+  [ -f "$KUBE_PKI/admin.token" ] || return 1
+  [ "$(kube_curl /readyz 2>/dev/null || true)" = "ok" ]
+}
+
+kube_pki() {
+  mkdir -p "$KUBE_PKI"
+  chmod 700 "$KUBE_PKI"
+  [ -s "$KUBE_PKI/server.crt" ] && [ -s "$KUBE_PKI/sa.pub" ] && [ -s "$KUBE_PKI/admin.token" ] && return 0
+  log "kube: generating a CA, the API server's certificate, a service-account key and an admin token"
+  (
+    cd "$KUBE_PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj "/CN=recsys-test-kubernetes-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=kube-apiserver" 2>/dev/null
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc" \
+      "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 3650 \
+      -extfile server.ext 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    openssl rand -hex 24 >admin.token
+    printf '%s,recsys-admin,recsys-admin,"system:masters"\n' "$(cat admin.token)" >tokens.csv
+    chmod 600 ./*.key admin.token tokens.csv
+  ) || fail kube "openssl failed while generating the test PKI"
+}
+
+write_kubeconfig() {
+  local tmp="$KUBE_KUBECONFIG.tmp.$$"
+  cat >"$tmp" <<EOF
+# Written by scripts/services/start.sh -- the test API server as cluster admin (system:masters)
+apiVersion: v1
+kind: Config
+clusters:
+- name: recsys-test
+  cluster:
+    server: https://$HOST:$KUBE_PORT
+    certificate-authority-data: $(base64 -w0 <"$KUBE_PKI/ca.crt")
+users:
+- name: recsys-admin
+  user:
+    token: $(cat "$KUBE_PKI/admin.token")
+contexts:
+- name: recsys-test
+  context: {cluster: recsys-test, user: recsys-admin, namespace: default}
+current-context: recsys-test
+EOF
+  chmod 600 "$tmp"
+  mv "$tmp" "$KUBE_KUBECONFIG"
+}
+
+start_etcd() {
+  command -v etcd >/dev/null 2>&1 || need_install etcd
+  command -v etcd >/dev/null 2>&1 || fail etcd "no etcd executable after install.sh"
+  if etcd_healthy && etcd_pid_alive; then
+    log "etcd already running and healthy on $HOST:$ETCD_PORT"
+    return 0
+  fi
+  if ! etcd_pid_alive; then
+    rm -f "$ETCD_PID"
+    if port_open "$ETCD_PORT"; then port_in_use etcd "$ETCD_PORT"; fi
+    if port_open "$ETCD_PEER_PORT"; then port_in_use etcd "$ETCD_PEER_PORT"; fi
+    log "starting etcd on $HOST:$ETCD_PORT (peer $ETCD_PEER_PORT) ..."
+    mkdir -p "$ETCD_DATA"
+    chmod 700 "$ETCD_DATA"
+    rotate_log "$ETCD_LOG"
+    ETCD_PID="$ETCD_PID" setsid nohup bash -c 'echo $$ >"$ETCD_PID"; exec "$@"' etcd \
+      etcd --name recsys-test --data-dir "$ETCD_DATA" \
+      --listen-client-urls "http://$HOST:$ETCD_PORT" --advertise-client-urls "http://$HOST:$ETCD_PORT" \
+      --listen-peer-urls "http://$HOST:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://$HOST:$ETCD_PEER_PORT" \
+      --initial-cluster "recsys-test=http://$HOST:$ETCD_PEER_PORT" --initial-cluster-state new \
+      --logger zap --log-level warn --quota-backend-bytes 1073741824 \
+      >"$ETCD_LOG" 2>&1 </dev/null &
+    local waited=0
+    until etcd_pid_alive || [ "$waited" -ge 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  fi
+  local deadline=$((SECONDS + TIMEOUT))
+  until etcd_healthy; do
+    etcd_pid_alive || fail etcd "process exited during startup" "$ETCD_LOG"
+    [ "$SECONDS" -lt "$deadline" ] || fail etcd "not healthy after ${TIMEOUT}s" "$ETCD_LOG"
+    sleep 0.2
+  done
+}
+
+apply_kserve_crds() {
+  local f name out
+  for f in "$KUBE_CRD_DIR"/serving.kserve.io_*.yaml; do
+    name="$(basename "$f" .yaml)"        # serving.kserve.io_inferenceservices
+    name="${name#serving.kserve.io_}.serving.kserve.io"
+    out="$(kube_curl "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name?fieldManager=recsys-services&force=true" \
+      -X PATCH -H "Content-Type: application/apply-patch+yaml" --data-binary "@$f" -o /dev/null -w '%{http_code}')" ||
+      fail kube "applying CRD $name failed" "$KUBE_APISERVER_LOG"
+    [ "$out" = 200 ] || [ "$out" = 201 ] || fail kube "applying CRD $name: HTTP $out"
+  done
+  local deadline=$((SECONDS + 60))
+  until kube_curl /apis/serving.kserve.io/v1beta1 2>/dev/null | grep -q '"inferenceservices"' &&
+        kube_curl /apis/serving.kserve.io/v1alpha1 2>/dev/null | grep -q '"servingruntimes"'; do
+    [ "$SECONDS" -lt "$deadline" ] || fail kube "the KServe CRDs were applied but are not served after 60s" "$KUBE_APISERVER_LOG"
+    sleep 0.5
+  done
+}
+
+start_kube() {
+  local t0=$SECONDS
+  [ -d "$KUBE_CRD_DIR" ] || fail kube "no vendored KServe CRDs in $KUBE_CRD_DIR"
+  if [ ! -x "$KUBE_APISERVER_BIN" ]; then need_install kube-apiserver; fi
+  [ -x "$KUBE_APISERVER_BIN" ] || fail kube "no $KUBE_APISERVER_BIN after install.sh (scripts/tools/install-kube-apiserver.sh)"
+  mkdir -p "$KUBE_DIR"
+  kube_pki
+  write_kubeconfig
+  start_etcd
+  if kube_healthy && kube_apiserver_pid_alive; then
+    log "kube-apiserver already running and ready on $HOST:$KUBE_PORT"
+  else
+    if ! kube_apiserver_pid_alive; then
+      rm -f "$KUBE_APISERVER_PID"
+      if port_open "$KUBE_PORT"; then port_in_use kube "$KUBE_PORT"; fi
+      log "starting kube-apiserver $("$KUBE_APISERVER_BIN" --version | awk '{print $2}') on $HOST:$KUBE_PORT ..."
+      rotate_log "$KUBE_APISERVER_LOG"
+      local issuer="https://kubernetes.default.svc.cluster.local"
+      KUBE_APISERVER_PID="$KUBE_APISERVER_PID" setsid nohup bash -c 'echo $$ >"$KUBE_APISERVER_PID"; exec "$@"' kube-apiserver \
+        "$KUBE_APISERVER_BIN" --secure-port="$KUBE_PORT" --bind-address="$HOST" --advertise-address="$HOST" \
+        --etcd-servers="http://$HOST:$ETCD_PORT" \
+        --tls-cert-file="$KUBE_PKI/server.crt" --tls-private-key-file="$KUBE_PKI/server.key" \
+        --token-auth-file="$KUBE_PKI/tokens.csv" --authorization-mode=RBAC \
+        --service-account-issuer="$issuer" --api-audiences="$issuer" \
+        --service-account-key-file="$KUBE_PKI/sa.pub" --service-account-signing-key-file="$KUBE_PKI/sa.key" \
+        --service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=none \
+        --enable-priority-and-fairness=false --profiling=false --v=1 \
+        >"$KUBE_APISERVER_LOG" 2>&1 </dev/null &
+      local waited=0
+      until kube_apiserver_pid_alive || [ "$waited" -ge 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+    fi
+    # a cold start on a busy 2-core machine can take well over a minute
+    local kube_timeout=$((TIMEOUT > 240 ? TIMEOUT : 240))
+    local deadline=$((SECONDS + kube_timeout))
+    until kube_healthy; do
+      kube_apiserver_pid_alive || fail kube "kube-apiserver exited during startup" "$KUBE_APISERVER_LOG"
+      [ "$SECONDS" -lt "$deadline" ] ||
+        fail kube "not ready after ${kube_timeout}s (GET https://$HOST:$KUBE_PORT/readyz)" "$KUBE_APISERVER_LOG"
+      sleep 0.5
+    done
+  fi
+  apply_kserve_crds
+  log "kube-apiserver ready on $HOST:$KUBE_PORT with the KServe CRDs in $((SECONDS - t0))s (kubeconfig $KUBE_KUBECONFIG)"
+}
+
 # ====================================================================== main
 write_env() {
   local tmp="$STATE_DIR/env.tmp.$$"
@@ -425,6 +599,7 @@ export RECSYS_TEST_POSTGRES_URL=postgresql+psycopg://recsys:recsys@$HOST:$PG_POR
 export RECSYS_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0
 export RECSYS_TEST_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
 export RECSYS_TEST_MLFLOW_URL=http://$HOST:$MLFLOW_PORT
+export RECSYS_TEST_KUBECONFIG=$KUBE_KUBECONFIG
 EOF
   mv "$tmp" "$STATE_DIR/env"
 }
@@ -437,5 +612,6 @@ if [ "$want_pg" -eq 1 ]; then start_postgres; fi
 if [ "$want_redis" -eq 1 ]; then start_redis; fi
 if [ "$want_kafka" -eq 1 ]; then start_kafka; fi
 if [ "$want_mlflow" -eq 1 ]; then start_mlflow; fi
+if [ "$want_kube" -eq 1 ]; then start_kube; fi
 write_env
 log "services up in $((SECONDS - T0))s; env: $STATE_DIR/env"

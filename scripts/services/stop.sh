@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the test services started by start.sh (idempotent; not running is fine).
 #
-# Usage: scripts/services/stop.sh [all|postgres|redis|kafka|mlflow]...   (default: all)
+# Usage: scripts/services/stop.sh [all|postgres|redis|kafka|mlflow|kube]...   (default: all)
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -110,9 +110,33 @@ stop_mlflow() {
   log "mlflow stopped"
 }
 
+stop_kube() {
+  local pid=""
+  [ -f "$KUBE_APISERVER_PID" ] && pid="$(cat "$KUBE_APISERVER_PID" 2>/dev/null || true)"
+  if [ -n "$pid" ] && pid_cmdline "$pid" | grep -q -- "kube-apiserver .*--secure-port=$KUBE_PORT"; then
+    log "stopping kube-apiserver (pid $pid) ..."
+    kill_pid kube-apiserver "$pid" "kube-apiserver" 30 "$KUBE_APISERVER_LOG"
+    log "kube-apiserver stopped"
+  else
+    log "kube-apiserver not running"
+  fi
+  rm -f "$KUBE_APISERVER_PID"
+  pid=""
+  [ -f "$ETCD_PID" ] && pid="$(cat "$ETCD_PID" 2>/dev/null || true)"
+  if [ -n "$pid" ] && pid_cmdline "$pid" | grep -q -- "etcd .*--listen-client-urls http://$HOST:$ETCD_PORT"; then
+    log "stopping etcd (pid $pid) ..."
+    kill_pid etcd "$pid" "etcd" 30 "$ETCD_LOG"
+    log "etcd stopped"
+  else
+    log "etcd not running"
+  fi
+  rm -f "$ETCD_PID"
+}
+
 parse_services "$@"
 
 # Kafka first: it is the slowest and the others do not depend on it.
+if [ "$want_kube" -eq 1 ]; then stop_kube; fi
 if [ "$want_mlflow" -eq 1 ]; then stop_mlflow; fi
 if [ "$want_kafka" -eq 1 ]; then stop_kafka; fi
 if [ "$want_redis" -eq 1 ]; then stop_redis; fi

@@ -169,6 +169,15 @@ class KServeDeployer:
                 )
             except ApiException as patch_exc:
                 raise _api_error("patch", spec.name, patch_exc) from patch_exc
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                # KServe's finalizer keeps a deleted InferenceService until its controller has
+                # cleaned up: patching it does not bring it back
+                from recsys_platform.errors import Conflict
+
+                raise Conflict(
+                    f"InferenceService '{spec.name}' in namespace '{ns}' is still being deleted; "
+                    "retry once it is gone"
+                ) from exc
         log.info("inferenceservice applied", extra={"namespace": ns, "deployment": spec.name})
         return status_from_object(spec.tenant_id, spec.name, obj)
 

@@ -1,7 +1,7 @@
 """Validate KServe custom resources against the CRDs' ``openAPIV3Schema`` without a cluster.
 
-The CRD files live outside the repository (``../shared/schemas/kserve`` from the repo
-root, or ``RECSYS_KSERVE_CRD_DIR``); their digests are checked against ``SHA256SUMS``.
+The CRD files are vendored in ``third_party/kserve/crds`` (or ``RECSYS_KSERVE_CRD_DIR``); their
+digests are checked against ``SHA256SUMS``. The test API server has the same files applied.
 Validation is stricter than a default API server: unknown fields are errors (as with
 ``kubectl apply --validate=strict``), and ``metadata`` is checked for the name, namespace,
 label and annotation rules the API server enforces.
@@ -35,7 +35,7 @@ _LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 def crd_dir() -> Path:
     configured = os.environ.get("RECSYS_KSERVE_CRD_DIR")
-    path = Path(configured) if configured else REPO.parent / "shared" / "schemas" / "kserve"
+    path = Path(configured) if configured else REPO / "third_party" / "kserve" / "crds"
     if not (path / "SHA256SUMS").is_file():
         pytest.fail(
             f"KServe CRD schemas not found in {path}: set RECSYS_KSERVE_CRD_DIR to a folder with "
