@@ -20,6 +20,7 @@ from recsys_platform.web.middleware import (
     HttpMetrics,
     RequestContextMiddleware,
 )
+from recsys_platform.web.nul_guard import NulByteGuardMiddleware
 from recsys_platform.web.problems import install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -65,6 +66,7 @@ def service_app(
         excluded_urls="healthz,readyz,metrics",
         exclude_spans=["receive", "send"],  # one server span per request, not three
     )
+    app.add_middleware(NulByteGuardMiddleware)  # inside the size limit: buffers capped bodies only
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))
     return app

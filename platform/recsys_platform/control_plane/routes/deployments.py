@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
@@ -31,11 +32,13 @@ DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
 
 @router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
 async def create_deployment(
-    tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, _: TenantAdminDep
+    tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, caller: TenantAdminDep
 ) -> DeploymentPublic:
-    """Serve a model version (default: the ``champion`` alias). Local mode answers once the
-    model server is ready; KServe mode answers ``pending`` and the status follows."""
-    return await run_in_threadpool(deployments.create, tenant_id, body)
+    """Serve a version or alias of the tenant's registered model (default: the ``champion``
+    alias). A raw ``model.uri`` is for the platform admin only (403 for a tenant key). Local mode
+    answers once the model server is ready; KServe mode answers ``pending`` and the status follows."""
+    admin = caller.kind == "platform_admin"
+    return await run_in_threadpool(partial(deployments.create, tenant_id, body, platform_admin=admin))
 
 
 @router.get("", response_model=DeploymentList)
@@ -58,10 +61,12 @@ async def update_deployment(
     name: NamePath,
     body: DeploymentUpdate,
     deployments: DeploymentsDep,
-    _: TenantAdminDep,
+    caller: TenantAdminDep,
 ) -> DeploymentPublic:
-    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe)."""
-    return await run_in_threadpool(deployments.update, tenant_id, name, body)
+    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe).
+    A raw ``model.uri`` is for the platform admin only."""
+    admin = caller.kind == "platform_admin"
+    return await run_in_threadpool(partial(deployments.update, tenant_id, name, body, platform_admin=admin))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
