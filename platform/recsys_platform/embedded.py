@@ -82,11 +82,13 @@ class EmbeddedPlatform:
         from recsys_platform.control_plane.app import create_app as control_plane_app
         from recsys_platform.gateway.app import create_app as gateway_app
         from recsys_platform.stream.service import build_processor
+        from recsys_platform.tenancy.auth_changes import LocalAuthChanges
 
+        changes = LocalAuthChanges()  # a revoked key stops working on the gateway at once
         cp = self.settings.control_plane
-        self._serve(control_plane_app(cp), cp.host, cp.port, "control-plane", timeout)
+        self._serve(control_plane_app(cp, auth_changes=changes), cp.host, cp.port, "control-plane", timeout)
         gw = self.settings.gateway
-        self._serve(gateway_app(gw), gw.host, gw.port, "gateway", timeout)
+        self._serve(gateway_app(gw, auth_changes=changes), gw.host, gw.port, "gateway", timeout)
         from recsys_platform.features.feast_store import FeastUserFeatureStore
 
         self.features = FeastUserFeatureStore(self.settings.stream.feature_store)

@@ -174,6 +174,10 @@ class ControlPlaneSettings(BaseSettings):
     """TCP port to bind."""
     admin_token: SecretStr = SecretStr("dev-admin-token")
     """Platform-admin bearer token (creates and deletes tenants)."""
+    redis_url: str | None = None
+    """Redis whose pub/sub channel announces revoked and rotated keys, deleted tenants and quota
+    changes to the gateways (the gateways' ``redis_url``); unset: gateways in other processes
+    notice only after their ``key_cache_seconds``."""
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest request body accepted (a 10,000-item catalog batch fits)."""
     database: DatabaseSettings = DatabaseSettings()
@@ -250,8 +254,10 @@ class GatewaySettings(BaseSettings):
     redis_url: str | None = None
     """Redis for rate limits shared by all gateway replicas; unset keeps them in-process."""
     key_cache_seconds: float = Field(default=30.0, ge=0)
-    """How long a resolved API key (and its tenant's quotas) is cached; revocation takes
-    effect within this time."""
+    """How long a resolved API key (and its tenant's quotas) is cached at most. Revocation,
+    rotation, tenant deletion and quota changes drop the entry at once when announced (Redis
+    pub/sub on ``redis_url``, or in-process in the embedded platform); this bounds an entry
+    whose announcement was lost."""
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest request body accepted (1,000 events fit)."""
     append_timeout_seconds: float = Field(default=5.0, gt=0)
