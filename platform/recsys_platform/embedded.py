@@ -6,6 +6,7 @@ control-plane DB and registry, local deployer)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class EmbeddedSettings:
 def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080) -> EmbeddedSettings:
     data = data_dir.resolve()
     database = {"url": f"sqlite:///{data / 'control-plane.db'}"}
+    # each run's model servers are started by this run's control plane: a fresh secret per run
+    model_token_secret = secrets.token_urlsafe(32)
     event_log = EventLogSettings(sqlite_path=str(data / "events.db"))
     features = FeatureStoreSettings(
         online_store="sqlite",
@@ -55,9 +58,13 @@ def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080
             kfp={"mode": "local", "pipeline_root": str(data / "kfp")},
             training={"work_dir": str(data / "training")},
             deployer={"mode": "local", "work_dir": str(data / "deployments")},
+            model_token_secret=model_token_secret,
         ),
         gateway=GatewaySettings(
-            port=gateway_port, database={**database, "auto_migrate": False}, event_log=event_log
+            port=gateway_port,
+            database={**database, "auto_migrate": False},
+            event_log=event_log,
+            model_token_secret=model_token_secret,
         ),
         stream=StreamSettings(
             database={**database, "auto_migrate": False},

@@ -220,6 +220,7 @@ class LocalProcessDeployer:
         env.update(self._settings.env)
         env.update(m.spec.env)
         env.setdefault("RECSYS_MODEL_SERVER_TENANT_ID", m.spec.tenant_id)
+        env["RECSYS_MODEL_SERVER_HOST"] = self._settings.host  # loopback unless configured
         m.log_file = m.log_path.open("ab")
         m.log_file.write(f"--- start {time.strftime('%Y-%m-%dT%H:%M:%S')} port {m.port}\n".encode())
         m.log_file.flush()

@@ -34,6 +34,7 @@ from recsys_platform.deploy.schemas import (
     ModelPublic,
     ResourcesSpec,
 )
+from recsys_platform.deploy.tokens import MODEL_TOKEN_ENV, deployment_token
 from recsys_platform.errors import (
     Conflict,
     DependencyUnavailable,
@@ -57,8 +58,12 @@ class DeploymentService:
         resolver: ModelResolver,
         env: Mapping[str, str] | None = None,
         restore_on_start: bool = True,
+        token_secret: str | None = None,
     ) -> None:
+        """``token_secret``: each model server gets ``deployment_token(token_secret, tenant, name)``
+        and answers 401 to a request without it (None: model servers without a token, tests)."""
         self._sessions = sessions
+        self._token_secret = token_secret
         self._deployer = deployer
         self._resolver = resolver
         self._env = dict(env or {})
@@ -252,7 +257,7 @@ class DeploymentService:
             min_replicas=body.min_replicas,
             max_replicas=body.max_replicas,
             canary_traffic_percent=body.canary_traffic_percent,
-            env=self._env,
+            env=self._env_of(tenant_id, name),
         )
 
     def _spec_of_row(self, row: Deployment) -> DeploymentSpec:
@@ -268,8 +273,14 @@ class DeploymentService:
             min_replicas=row.min_replicas,
             max_replicas=row.max_replicas,
             canary_traffic_percent=row.canary_traffic_percent,
-            env=self._env,
+            env=self._env_of(row.tenant_id, row.name),
         )
+
+    def _env_of(self, tenant_id: str, name: str) -> dict[str, str]:
+        """The model server's environment: the shared one plus its own token."""
+        if self._token_secret is None:
+            return self._env
+        return {**self._env, MODEL_TOKEN_ENV: deployment_token(self._token_secret, tenant_id, name)}
 
     def _apply(
         self,

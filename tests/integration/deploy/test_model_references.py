@@ -210,3 +210,40 @@ def test_a_nul_character_in_any_field_is_a_422_naming_it(
         )
         assert r.status_code == 201, r.text
         assert r.json()["display_name"] == "a\\u0000b"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_tenant_namespace_served_gets_the_gateway_only_network_policy_first(
+    kube: FakeKube, overrides: dict[str, object], make_client: AppFactory
+) -> None:
+    """Tenants onboarded through the API (not in the chart's ``values.tenants``) are guarded too:
+    the deployer creates the policy before the namespace's first InferenceService; if it cannot,
+    no model server is created there."""
+    with make_client(**overrides) as client:
+        tenant = create_tenant(client, ADMIN)["id"]
+        ns = f"recsys-{tenant}"
+        body = {"name": "default", "model": {"uri": f"s3://models/{tenant}/1"}}
+        assert client.post(f"/v1/tenants/{tenant}/deployments", json=body, headers=ADMIN).status_code == 201
+        policy = kube.policies[(ns, "recsys-model-servers-from-gateway")]
+        assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
+        (source,) = policy["spec"]["ingress"][0]["from"]
+        assert source["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "recsys"}
+        assert source["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "gateway"}
+        paths = [c.path for c in kube.calls if c.method == "POST"]
+        assert paths[0].endswith(f"/namespaces/{ns}/networkpolicies")  # before the model server
+        assert paths[1].endswith(f"/namespaces/{ns}/inferenceservices")
+        body2 = {"name": "second", "model": {"uri": f"s3://models/{tenant}/2"}}
+        assert client.post(f"/v1/tenants/{tenant}/deployments", json=body2, headers=ADMIN).status_code == 201
+        assert len([c for c in kube.calls if c.path.endswith("/networkpolicies")]) == 1  # once per namespace
+
+        refused = create_tenant(client, ADMIN)["id"]
+        kube.fail_policies[("POST", f"recsys-{refused}")] = (403, "networkpolicies is forbidden")
+        r = client.post(f"/v1/tenants/{refused}/deployments", json=body, headers=ADMIN)
+        assert r.status_code == 503, r.text
+        assert "NetworkPolicy" in r.json()["detail"]
+        assert (f"recsys-{refused}", "default") not in kube.objects  # no unguarded model server
+
+    # a restarted control plane meets the existing policy (409) and deploys
+    with make_client(**overrides) as client:
+        body3 = {"name": "third", "model": {"uri": f"s3://models/{tenant}/3"}}
+        assert client.post(f"/v1/tenants/{tenant}/deployments", json=body3, headers=ADMIN).status_code == 201
