@@ -161,4 +161,5 @@ def create_app(
         ],
         lifespan=lifespan,
         span_processors=span_processors,
+        write_error_statuses=(409,),
     )

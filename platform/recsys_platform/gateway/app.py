@@ -88,4 +88,5 @@ def create_app(
         routers=[events.router, recommendations.router, rerank.router],
         lifespan=lifespan,
         span_processors=span_processors,
+        error_statuses=(401, 403, 404, 413, 422, 429, 503),
     )

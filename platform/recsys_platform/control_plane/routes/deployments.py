@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -17,8 +17,11 @@ from recsys_platform.deploy.schemas import (
     DeploymentUpdate,
 )
 from recsys_platform.deploy.service import DeploymentService
+from recsys_platform.web.openapi_errors import problem_response
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/deployments", tags=["deployments"])
+#: A model server that does not start (create/update).
+FAILED_START: dict[int | str, dict[str, Any]] = {502: problem_response(502)}
 NamePath = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, description="Deployment name.")]
 
 
@@ -30,7 +33,7 @@ def _deployments(request: Request) -> DeploymentService:
 DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
 
 
-@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED, responses=FAILED_START)
 async def create_deployment(
     tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, caller: TenantAdminDep
 ) -> DeploymentPublic:
@@ -55,7 +58,7 @@ async def get_deployment(
     return await run_in_threadpool(deployments.get, tenant_id, name)
 
 
-@router.put("/{name}", response_model=DeploymentPublic)
+@router.put("/{name}", response_model=DeploymentPublic, responses=FAILED_START)
 async def update_deployment(
     tenant_id: TenantPath,
     name: NamePath,
