@@ -21,37 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.security.services import Platform, platform
+from tests.security.conftest import TENANT
+from tests.security.services import Platform
 
 pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("RECSYS_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
-TENANT = "fuzz-shop"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, postgres_url: str, mlflow_tracking_uri: str) -> Any:
-    import uuid
-
-    import sqlalchemy as sa
-    from recsys_platform.db import migrate
-
-    name = f"fuzz_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    engine = sa.create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    try:
-        with platform(url, tmp_path_factory.mktemp("fuzz"), mlflow_tracking_uri) as p:
-            keys = p.onboard(TENANT)
-            yield p, keys
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _fuzz(base_url: str, headers: dict[str, str], reset: Any = None) -> list[str]:

@@ -25,7 +25,8 @@ from recsys_platform.training.wiring import TrainingServices
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["training"])
 
 
-def _training(request: Request) -> TrainingServices:
+def _training(request: Request, _: TenantAdminDep) -> TrainingServices:
+    # the caller is checked first: whether training runs here is not for strangers to learn
     services: TrainingServices | None = getattr(request.app.state, "training", None)
     if services is None:
         # switched off by configuration (not a passing outage): nothing here to retry against
