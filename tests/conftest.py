@@ -158,6 +158,7 @@ def make_client(database_url: str) -> AppFactory:
     def factory(
         provisioners: list[Provisioner] | None = None,
         span_processors: list[SpanProcessor] | None = None,
+        auth_changes: Any = None,
         **overrides: Any,
     ) -> Iterator[TestClient]:
         settings = ControlPlaneSettings(
@@ -165,7 +166,12 @@ def make_client(database_url: str) -> AppFactory:
             database={"url": database_url},
             **overrides,
         )
-        app = create_app(settings, provisioners=provisioners or [], span_processors=span_processors)
+        app = create_app(
+            settings,
+            provisioners=provisioners or [],
+            span_processors=span_processors,
+            auth_changes=auth_changes,
+        )
         with TestClient(app, raise_server_exceptions=False) as client:
             yield client
 

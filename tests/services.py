@@ -67,7 +67,9 @@ class DedicatedService:
 
 
 @contextmanager
-def model_server_process(model_dir: Path, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def model_server_process(
+    model_dir: Path, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A real KServe model-server process serving ``model_dir`` (no online features) on a free
     port, ready; yields ``(endpoint, process)`` and kills it afterwards (the test may kill it first)."""
     import sys
@@ -80,7 +82,7 @@ def model_server_process(model_dir: Path, log_path: Path) -> Iterator[tuple[str,
         process = subprocess.Popen(
             [sys.executable, "-m", "recsys_model_servers", "--name", "default", "--model-uri", str(model_dir),
              "--port", str(port), "--no-online-features", "--log-level", "WARNING"],
-            cwd=ROOT, env=dict(os.environ), stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
         endpoint = f"http://127.0.0.1:{port}"
         try:

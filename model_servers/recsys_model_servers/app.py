@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from recsys_model_servers.auth import secure_kserve_app
 from recsys_model_servers.features import StreamSignalReader, UserFeatureReader
 from recsys_model_servers.loader import MlflowRegistry, ModelLoader, ModelLoadError, parse_model_uri
 from recsys_model_servers.schemas import PopularRequest
@@ -138,6 +139,8 @@ def build_server(settings: ModelServerSettings) -> ModelServerApp | None:
     from recsys_model_servers.routes import install_routes
 
     install_routes(rest_app, model, lambda: loader.current.version)
+    token = settings.auth_token.get_secret_value() if settings.auth_token else None
+    secure_kserve_app(settings.host, token)
     server = kserve.ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,
@@ -147,11 +150,13 @@ def build_server(settings: ModelServerSettings) -> ModelServerApp | None:
         enable_latency_logging=False,
     )
     log.info(
-        "serving %s as %s (version %s) on port %d, ready in %.1f s",
+        "serving %s as %s (version %s) on %s:%d (%s), ready in %.1f s",
         loaded.source,
         settings.name,
         loaded.version,
+        settings.host,
         settings.http_port,
+        "token required" if token else "no token",
         time.perf_counter() - started,
     )
     return ModelServerApp(settings, loader, features, tracer, service, server, model)

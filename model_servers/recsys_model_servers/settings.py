@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from recsys_platform.features.settings import FeatureStoreSettings
 from recsys_platform.settings import TelemetrySettings
@@ -68,6 +68,13 @@ class ModelServerSettings(BaseSettings):
     """MLflow tracking server; unset uses ``MLFLOW_TRACKING_URI`` (only for ``models:/`` URIs)."""
     alias_poll_seconds: float = Field(default=30.0, ge=0.0)
     """How often an alias URI is re-resolved; a moved alias hot-swaps the model. 0 = never."""
+    host: str = "127.0.0.1"
+    """Interface the REST server binds: loopback (the embedded platform's local processes);
+    the KServe manifest sets ``0.0.0.0`` inside the pod."""
+    auth_token: SecretStr | None = None
+    """The deployment's token (set by the platform): every request but the health and metrics
+    probes must carry it in ``X-Recsys-Model-Token`` or gets 401. Unset: no check (a model
+    server started by hand); required outside development."""
     http_port: int = Field(default=8080, ge=0, le=65535)
     """REST port (KServe V1 and V2)."""
     grpc_port: int = Field(default=8081, ge=0, le=65535)
@@ -101,6 +108,12 @@ class ModelServerSettings(BaseSettings):
         if "://" in value and not value.startswith("file://"):
             raise ValueError("only models:/ registry URIs, file:// URIs and local folders are supported")
         return value
+
+    @model_validator(mode="after")
+    def _token_outside_development(self) -> ModelServerSettings:
+        if self.environment != "development" and not (self.auth_token and self.auth_token.get_secret_value()):
+            raise ValueError("auth_token: required outside development (RECSYS_MODEL_SERVER_AUTH_TOKEN)")
+        return self
 
     @model_validator(mode="after")
     def _tenant_for_features(self) -> ModelServerSettings:

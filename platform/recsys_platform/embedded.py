@@ -6,6 +6,7 @@ control-plane DB and registry, local deployer)."""
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class EmbeddedSettings:
 def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080) -> EmbeddedSettings:
     data = data_dir.resolve()
     database = {"url": f"sqlite:///{data / 'control-plane.db'}"}
+    # each run's model servers are started by this run's control plane: a fresh secret per run
+    model_token_secret = secrets.token_urlsafe(32)
     event_log = EventLogSettings(sqlite_path=str(data / "events.db"))
     features = FeatureStoreSettings(
         online_store="sqlite",
@@ -57,12 +60,14 @@ def embedded_settings(data_dir: Path, port: int = 8000, gateway_port: int = 8080
             kfp={"mode": "local", "pipeline_root": str(data / "kfp")},
             training={"work_dir": str(data / "training")},
             deployer={"mode": "local", "work_dir": str(data / "deployments")},
+            model_token_secret=model_token_secret,
         ),
         gateway=GatewaySettings(
             port=gateway_port,
             database={**database, "auto_migrate": False},
             event_log=event_log,
             mlflow=mlflow,
+            model_token_secret=model_token_secret,
         ),
         stream=StreamSettings(
             database={**database, "auto_migrate": False},
@@ -88,11 +93,13 @@ class EmbeddedPlatform:
         from recsys_platform.control_plane.app import create_app as control_plane_app
         from recsys_platform.gateway.app import create_app as gateway_app
         from recsys_platform.stream.service import build_processor
+        from recsys_platform.tenancy.auth_changes import LocalAuthChanges
 
+        changes = LocalAuthChanges()  # a revoked key stops working on the gateway at once
         cp = self.settings.control_plane
-        self._serve(control_plane_app(cp), cp.host, cp.port, "control-plane", timeout)
+        self._serve(control_plane_app(cp, auth_changes=changes), cp.host, cp.port, "control-plane", timeout)
         gw = self.settings.gateway
-        self._serve(gateway_app(gw), gw.host, gw.port, "gateway", timeout)
+        self._serve(gateway_app(gw, auth_changes=changes), gw.host, gw.port, "gateway", timeout)
         from recsys_platform.features.feast_store import FeastUserFeatureStore
 
         self.features = FeastUserFeatureStore(self.settings.stream.feature_store)

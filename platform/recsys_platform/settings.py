@@ -27,7 +27,15 @@ from recsys_platform.features.settings import FeatureStoreSettings
 DEFAULT_SECRETS_DIR = Path("/var/run/secrets/recsys")
 
 #: Placeholder secrets shipped for development; refused in production.
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "dev-admin-token"})
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "dev-admin-token", "dev-model-token-secret"})
+
+
+def _refuse_placeholder_model_secret(environment: str, secret: SecretStr, prefix: str) -> None:
+    if environment != "development" and secret.get_secret_value() in PLACEHOLDER_SECRETS:
+        raise ValueError(
+            "model_token_secret: a placeholder secret is not allowed outside development; "
+            f"set RECSYS_{prefix}_MODEL_TOKEN_SECRET or mount it as a secret file"
+        )
 
 
 class DatabaseSettings(BaseModel):
@@ -174,6 +182,13 @@ class ControlPlaneSettings(BaseSettings):
     """TCP port to bind."""
     admin_token: SecretStr = SecretStr("dev-admin-token")
     """Platform-admin bearer token (creates and deletes tenants)."""
+    model_token_secret: SecretStr = SecretStr("dev-model-token-secret")
+    """Platform secret from which each deployment's model-server token is derived (the gateway
+    holds the same secret); a model server answers 401 to a request without its token."""
+    redis_url: str | None = None
+    """Redis whose pub/sub channel announces revoked and rotated keys, deleted tenants and quota
+    changes to the gateways (the gateways' ``redis_url``); unset: gateways in other processes
+    notice only after their ``key_cache_seconds``."""
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest request body accepted (a 10,000-item catalog batch fits)."""
     database: DatabaseSettings = DatabaseSettings()
@@ -218,6 +233,7 @@ class ControlPlaneSettings(BaseSettings):
                 "admin_token: a placeholder secret is not allowed outside development; "
                 "set RECSYS_CONTROL_PLANE_ADMIN_TOKEN or mount it as a secret file"
             )
+        _refuse_placeholder_model_secret(self.environment, self.model_token_secret, "CONTROL_PLANE")
         return self
 
 
@@ -249,9 +265,14 @@ class GatewaySettings(BaseSettings):
     """Where accepted events go."""
     redis_url: str | None = None
     """Redis for rate limits shared by all gateway replicas; unset keeps them in-process."""
+    model_token_secret: SecretStr = SecretStr("dev-model-token-secret")
+    """The control plane's ``model_token_secret``: the gateway derives each deployment's
+    model-server token from it and sends it with every call."""
     key_cache_seconds: float = Field(default=30.0, ge=0)
-    """How long a resolved API key (and its tenant's quotas) is cached; revocation takes
-    effect within this time."""
+    """How long a resolved API key (and its tenant's quotas) is cached at most. Revocation,
+    rotation, tenant deletion and quota changes drop the entry at once when announced (Redis
+    pub/sub on ``redis_url``, or in-process in the embedded platform); this bounds an entry
+    whose announcement was lost."""
     max_request_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     """Largest request body accepted (1,000 events fit)."""
     append_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -277,6 +298,11 @@ class GatewaySettings(BaseSettings):
     """Where bandit policy checkpoints are fetched from."""
     telemetry: TelemetrySettings = TelemetrySettings()
     """Logs, metrics, traces."""
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> GatewaySettings:
+        _refuse_placeholder_model_secret(self.environment, self.model_token_secret, "GATEWAY")
+        return self
 
 
 def load_gateway_settings(**overrides: Any) -> GatewaySettings:

@@ -78,9 +78,18 @@ def test_production_without_any_token_is_refused(monkeypatch: pytest.MonkeyPatch
 def test_production_with_a_real_token_works(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_ENVIRONMENT", "production")
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_ADMIN_TOKEN", REAL_TOKEN)
+    monkeypatch.setenv("RECSYS_CONTROL_PLANE_MODEL_TOKEN_SECRET", REAL_TOKEN + "-model")
     s = load_control_plane_settings()
     assert s.environment == "production"
     assert s.admin_token.get_secret_value() == REAL_TOKEN
+
+
+def test_production_refuses_the_placeholder_model_token_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model-server tokens derived from a known secret would open every tenant's model server."""
+    monkeypatch.setenv("RECSYS_CONTROL_PLANE_ENVIRONMENT", "production")
+    monkeypatch.setenv("RECSYS_CONTROL_PLANE_ADMIN_TOKEN", REAL_TOKEN)
+    with pytest.raises(ValidationError, match="model_token_secret"):
+        load_control_plane_settings()
 
 
 @pytest.mark.parametrize("filename", ["admin_token", "recsys_control_plane_admin_token"])
@@ -91,6 +100,7 @@ def test_admin_token_from_a_mounted_secret_file(clean_env: Path, filename: str) 
 
 def test_secret_file_satisfies_production(monkeypatch: pytest.MonkeyPatch, clean_env: Path) -> None:
     (clean_env / "admin_token").write_text(REAL_TOKEN)
+    (clean_env / "model_token_secret").write_text(REAL_TOKEN + "-model")
     monkeypatch.setenv("RECSYS_CONTROL_PLANE_ENVIRONMENT", "production")
     assert load_control_plane_settings().admin_token.get_secret_value() == REAL_TOKEN
 

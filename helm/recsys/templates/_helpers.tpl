@@ -138,6 +138,17 @@ redis://redis:6379/1
 {{- end -}}
 {{- end -}}
 
+{{/* The platform secret each deployment's model-server token is derived from (control plane
+and gateway); generated once and kept across upgrades. */}}
+{{- define "recsys.modelTokenSecret" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "recsys.fullname" .) -}}
+{{- if and $existing $existing.data (index $existing.data "model-token-secret") -}}
+{{- index $existing.data "model-token-secret" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Refuse placeholder secrets in production (the application refuses them too). */}}
 {{- define "recsys.validate" -}}
 {{- if and (eq .Values.environment "production") (not .Values.auth.existingSecret) -}}

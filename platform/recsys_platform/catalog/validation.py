@@ -71,6 +71,8 @@ def _coerce(value: Any, spec: CatalogField) -> Any:
             raise ValueError(f"expected a string, got {_json_type(value)}")
         if len(value) > MAX_STRING:
             raise ValueError(f"longer than {MAX_STRING} characters")
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
         return value
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
@@ -108,6 +110,8 @@ def _coerce(value: Any, spec: CatalogField) -> Any:
             raise ValueError("expected a list of strings")
         if len(value) > MAX_LIST:
             raise ValueError(f"more than {MAX_LIST} entries")
+        if any("\x00" in v for v in value):
+            raise ValueError("contains a NUL character")
         return value
     if kind == "variants":
         return _variants(value)

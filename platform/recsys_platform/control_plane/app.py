@@ -32,6 +32,12 @@ from recsys_platform.experiments.service import ExperimentService
 from recsys_platform.guardrails.service import GuardrailService
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
+from recsys_platform.tenancy.auth_changes import (
+    AuthChangePublisher,
+    FanOut,
+    LocalAuthChanges,
+    RedisAuthChanges,
+)
 from recsys_platform.tenancy.keys import ApiKeyService
 from recsys_platform.tenancy.service import TenantService
 from recsys_platform.web.health import ReadinessCheck
@@ -86,8 +92,13 @@ def create_app(
     *,
     provisioners: Sequence[Provisioner] | None = None,
     span_processors: list[SpanProcessor] | None = None,
+    auth_changes: LocalAuthChanges | None = None,
 ) -> FastAPI:
-    """Build the app. Clients are created in the lifespan, not here and not at import."""
+    """Build the app. Clients are created in the lifespan, not here and not at import.
+
+    Key and tenant changes are announced to the gateways over Redis (``settings.redis_url``)
+    and to ``auth_changes`` (a gateway in the same process).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,10 +110,17 @@ def create_app(
         active = list(provisioners) if provisioners is not None else build_provisioners(settings)
         if provisioners is None:  # a tenant purge undeploys the tenant's model servers
             active.append(DeploymentsProvisioner(app.state.deployments))
+        publishers: list[AuthChangePublisher] = []
+        redis_changes = RedisAuthChanges(settings.redis_url) if settings.redis_url else None
+        if redis_changes is not None:
+            publishers.append(redis_changes)
+        if auth_changes is not None:
+            publishers.append(auth_changes)
+        changes = FanOut(publishers)
         app.state.services = ControlPlaneServices(
             settings=settings,
-            tenants=TenantService(sessions, active),
-            keys=ApiKeyService(sessions),
+            tenants=TenantService(sessions, active, changes),
+            keys=ApiKeyService(sessions, changes=changes),
             catalog=CatalogService(sessions, engine, _new_items_hook(active)),
         )
         app.state.experiments = ExperimentService(sessions)
@@ -135,6 +153,8 @@ def create_app(
             if app.state.training is not None:
                 app.state.training.stop()
             app.state.deployments.close()
+            if redis_changes is not None:
+                redis_changes.close()
             for p in active:
                 close = getattr(p, "close", None)
                 if close is not None:
@@ -159,4 +179,5 @@ def create_app(
         ],
         lifespan=lifespan,
         span_processors=span_processors,
+        write_error_statuses=(409,),
     )

@@ -80,4 +80,5 @@ def build_deployment_service(
         build_resolver(settings),
         env=model_server_env(settings),
         restore_on_start=settings.deployer.restore_on_start,
+        token_secret=settings.model_token_secret.get_secret_value(),
     )

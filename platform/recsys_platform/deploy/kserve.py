@@ -43,6 +43,7 @@ def inference_service(spec: DeploymentSpec, settings: DeployerSettings) -> dict[
     else:
         env["RECSYS_MODEL_SERVER_MODEL_URI"] = spec.model_uri
     env["RECSYS_MODEL_SERVER_TENANT_ID"] = spec.tenant_id
+    env["RECSYS_MODEL_SERVER_HOST"] = "0.0.0.0"  # the pod's interface; the token guards it
     model: dict[str, Any] = {
         "modelFormat": {"name": MODEL_FORMAT},
         "runtime": settings.runtime,
@@ -116,6 +117,39 @@ def status_from_object(tenant_id: str, name: str, obj: dict[str, Any]) -> Deploy
     return DeploymentStatus(tenant_id, name, "pending", endpoint, version, message or None)
 
 
+#: Name of the policy the deployer keeps in every tenant namespace it deploys into.
+NETWORK_POLICY_NAME = "recsys-model-servers-from-gateway"
+
+
+def network_policy(namespace: str, settings: DeployerSettings) -> dict[str, Any]:
+    """Ingress to every pod of a tenant namespace only from the gateway pods."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": NETWORK_POLICY_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "recsys-control-plane"},
+        },
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": settings.gateway_namespace}
+                            },
+                            "podSelector": {"matchLabels": dict(settings.gateway_pod_labels)},
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
 class KServeDeployer:
     """Creates, patches, reads and deletes InferenceServices with the Kubernetes API."""
 
@@ -124,6 +158,32 @@ class KServeDeployer:
     def __init__(self, settings: DeployerSettings, api_client: ApiClient | None = None) -> None:
         self._settings = settings
         self._api_client = api_client
+        self._guarded: set[str] = set()  # namespaces whose NetworkPolicy exists
+
+    def _ensure_network_policy(self, namespace: str) -> None:
+        """Create the namespace's gateway-only NetworkPolicy once (409: it exists already)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        if not self._settings.network_policy or namespace in self._guarded:
+            return
+        if self._api_client is None:
+            self._api_client = build_api_client(self._settings)
+        api = client.NetworkingV1Api(self._api_client)
+        try:
+            self._call(
+                "create network policy",
+                api.create_namespaced_network_policy,
+                namespace,
+                network_policy(namespace, self._settings),
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise DependencyUnavailable(
+                    f"Kubernetes refused NetworkPolicy '{NETWORK_POLICY_NAME}' in namespace '{namespace}' "
+                    f"({_api_message(exc)}); no model server starts there unguarded"
+                ) from exc
+        self._guarded.add(namespace)
 
     # -- client ----------------------------------------------------------------------------
     def _api(self) -> Any:
@@ -152,6 +212,7 @@ class KServeDeployer:
         api = self._api()
         manifest = inference_service(spec, self._settings)
         ns = manifest["metadata"]["namespace"]
+        self._ensure_network_policy(ns)  # before any model server of the namespace can start
         try:
             obj = self._call(
                 "create", api.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, manifest

@@ -70,6 +70,7 @@ class _Managed:
     started_at: float = 0.0
     ready_at: float | None = None
     message: str | None = None
+    detail: str | None = None  # the log tail: for the operator, never for a tenant
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -125,7 +126,10 @@ class LocalProcessDeployer:
                 self._stop_managed(old)
             log.info("model server ready", extra={"deployment": spec.name, "port": m.port})
         else:
-            log.warning("model server failed to start", extra={"deployment": spec.name, "error": m.message})
+            log.warning(
+                "model server failed to start",
+                extra={"deployment": spec.name, "error": m.message, "log_tail": m.detail},
+            )
         return self._status(m)
 
     def _wait_ready(self, m: _Managed) -> None:
@@ -136,11 +140,12 @@ class LocalProcessDeployer:
             assert m.process is not None
             code = m.process.poll()
             if code is not None:
-                m.state, m.message = "failed", f"model server exited with code {code}: {self._tail(m)}"
+                m.state, m.message = "failed", f"model server exited with code {code} before it was ready"
+                m.detail = self._tail(m)
                 self._close_log(m)
                 break
             if self._healthy(m):
-                m.state, m.ready_at, m.message = "ready", time.monotonic(), None
+                m.state, m.ready_at, m.message, m.detail = "ready", time.monotonic(), None, None
                 break
             if self._stop.is_set():
                 self._terminate(m)
@@ -150,7 +155,8 @@ class LocalProcessDeployer:
                 self._terminate(m)
                 m.state = "failed"
                 waited = self._settings.ready_timeout_seconds
-                m.message = f"model server not ready after {waited:.0f} s: {self._tail(m)}"
+                m.message = f"model server not ready after {waited:.0f} s"
+                m.detail = self._tail(m)
                 break
             time.sleep(0.1)
 
@@ -199,7 +205,14 @@ class LocalProcessDeployer:
     def _status(self, m: _Managed) -> DeploymentStatus:
         endpoint = self._endpoint(m) if m.state != "failed" else None
         return DeploymentStatus(
-            m.spec.tenant_id, m.spec.name, m.state, endpoint, m.spec.model_version, m.message, m.restarts
+            m.spec.tenant_id,
+            m.spec.name,
+            m.state,
+            endpoint,
+            m.spec.model_version,
+            m.message,
+            m.restarts,
+            m.detail if m.state == "failed" else None,
         )
 
     def _spawn(self, m: _Managed) -> None:
@@ -207,6 +220,7 @@ class LocalProcessDeployer:
         env.update(self._settings.env)
         env.update(m.spec.env)
         env.setdefault("RECSYS_MODEL_SERVER_TENANT_ID", m.spec.tenant_id)
+        env["RECSYS_MODEL_SERVER_HOST"] = self._settings.host  # loopback unless configured
         m.log_file = m.log_path.open("ab")
         m.log_file.write(f"--- start {time.strftime('%Y-%m-%dT%H:%M:%S')} port {m.port}\n".encode())
         m.log_file.flush()

@@ -76,6 +76,9 @@ class DeploymentStatus:
     model_version: str | None = None
     message: str | None = None
     restarts: int = 0
+    detail: str | None = None
+    """What the platform operator may read beside ``message`` (a model server's log tail, host
+    paths); never shown to a tenant."""
 
 
 class Deployer(Protocol):

@@ -1,15 +1,28 @@
-"""Which model a deployment serves: an MLflow alias or version, or a URI as given.
+"""Which model a deployment serves: an alias or version of the tenant's own registered model,
+resolved here, or (platform admin only) a URI as given.
 
+A tenant never hands the platform a URI: it names a version or alias and the platform builds
+the URI of *that tenant's* registered model. A raw URI is an operator's tool; even then a
+``models:/`` URI must name the tenant's own registered model (:func:`check_raw_uri`).
 MLflow is imported inside methods (3 s import; not on the CLI start-up path).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from recsys_platform.deploy.kserve import STORAGE_SCHEMES
-from recsys_platform.errors import DependencyUnavailable, FieldError, InvalidInput, NotFound
+from recsys_platform.errors import DependencyUnavailable, FieldError, Forbidden, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+#: The registered-model part of ``models:/<name>@<alias>`` / ``models:/<name>/<version>``.
+_REGISTERED_NAME = re.compile(r"^models:/+(?P<name>[^/@]*)")
+#: Schemes a raw URI may use: the registry, KServe's storage initializer, or a local folder.
+_RAW_URI_SCHEMES = ("models:/", "file://", *STORAGE_SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,9 @@ class ResolvedModel:
 class ModelResolver(Protocol):
     """Turns a tenant's model reference into what a model server loads."""
 
+    name_prefix: str
+    """Registered models are named ``<name_prefix><tenant_id>``."""
+
     def resolve(self, tenant_id: str, ref: ModelRef) -> ResolvedModel:
         """Raises ``NotFound`` naming ``model.alias``/``model.version`` when it does not exist."""
         ...
@@ -43,8 +59,34 @@ def storage_uri_of(uri: str | None) -> str | None:
     return uri if uri and uri.startswith(STORAGE_SCHEMES) else None
 
 
+def check_raw_uri(tenant_id: str, uri: str, *, platform_admin: bool, name_prefix: str) -> None:
+    """Refuse a raw ``model.uri`` unless the platform admin gives it, and refuse even the admin
+    a ``models:/`` URI of another tenant's registered model. Errors name ``model.uri`` and never
+    echo anything about the host (whether a path exists, what is in it)."""
+    if not platform_admin:
+        raise Forbidden(
+            "model.uri: a tenant key cannot deploy a raw model URI; name a registered version "
+            '({"model": {"version": "3"}}) or alias ({"model": {"alias": "champion"}}) of your own model',
+            [FieldError("model.uri", "only the platform admin may give a raw URI")],
+        )
+    if "://" in uri and not uri.startswith(_RAW_URI_SCHEMES):
+        raise InvalidInput(
+            "model.uri: unsupported scheme; use models:/, file://, s3://, gs://, pvc:// or a local folder",
+            [FieldError("model.uri", "unsupported scheme")],
+        )
+    match = _REGISTERED_NAME.match(uri)
+    if match is not None and match["name"] != f"{name_prefix}{tenant_id}":
+        raise InvalidInput(
+            f"model.uri: names a registered model that is not tenant '{tenant_id}'s "
+            f"({name_prefix}{tenant_id})",
+            [FieldError("model.uri", "another tenant's registered model")],
+        )
+
+
 class UriOnlyResolver:
     """No model registry configured: only ``model.uri`` deployments work."""
+
+    name_prefix = "recsys-"
 
     def resolve(self, tenant_id: str, ref: ModelRef) -> ResolvedModel:
         if ref.uri:
@@ -62,6 +104,7 @@ class MlflowModelResolver:
     def __init__(self, tracking_uri: str, name_prefix: str = "recsys-") -> None:
         self._tracking_uri = tracking_uri
         self._prefix = name_prefix
+        self.name_prefix = name_prefix
 
     def registered_name(self, tenant_id: str) -> str:
         return f"{self._prefix}{tenant_id}"
@@ -93,6 +136,8 @@ class MlflowModelResolver:
                 raise NotFound(
                     f"{field}: registered model '{name}' has no {what}", [FieldError(field, "not registered")]
                 ) from exc
-            raise DependencyUnavailable(f"MLflow registry at {self._tracking_uri}: {exc}") from exc
+            log.warning("model registry error", extra={"tracking_uri": self._tracking_uri, "error": str(exc)})
+            raise DependencyUnavailable("the model registry did not answer; retry later") from exc
         except OSError as exc:
-            raise DependencyUnavailable(f"MLflow registry at {self._tracking_uri}: {exc}") from exc
+            log.warning("model registry error", extra={"tracking_uri": self._tracking_uri, "error": str(exc)})
+            raise DependencyUnavailable("the model registry did not answer; retry later") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from recsys_platform.deploy.ports import DEPLOYMENT_NAME_PATTERN
 
@@ -20,15 +20,25 @@ class _Strict(BaseModel):
 
 
 class ModelSelector(_Strict):
-    """Which model version to serve: exactly one of ``alias``, ``version`` or ``uri``."""
+    """Which model version to serve: exactly one of ``alias``, ``version`` or ``uri``.
+
+    ``alias`` and ``version`` name the tenant's own registered model; the platform resolves
+    them. ``uri`` is for the platform admin only (a tenant key gets 403)."""
 
     alias: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")] | None = None
     """A registry alias (``champion``); the server follows the alias when it moves."""
     version: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,8}$")] | None = None
-    """A registered version number (``"3"``), pinned."""
+    """A registered version number (``"3"`` or ``3``), pinned."""
     uri: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
-    """A model URI as is: a local artifact folder (local mode), ``models:/...``, or ``s3://``/``gs://``/
-    ``pvc://`` for KServe's storage initializer."""
+    """Platform admin only: a model URI as is: a local artifact folder (local mode),
+    ``models:/<prefix><this tenant>...``, or ``s3://``/``gs://``/``pvc://`` for KServe's storage
+    initializer."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_number(cls, value: object) -> object:
+        # ``{"version": 4}`` as well as ``{"version": "4"}``; bools are not numbers here
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelSelector:

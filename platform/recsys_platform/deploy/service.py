@@ -25,7 +25,7 @@ from recsys_platform.deploy.ports import (
     ResourceBounds,
     predict_url,
 )
-from recsys_platform.deploy.resolver import ModelRef, ModelResolver
+from recsys_platform.deploy.resolver import ModelRef, ModelResolver, check_raw_uri
 from recsys_platform.deploy.schemas import (
     DeploymentCreate,
     DeploymentList,
@@ -34,6 +34,7 @@ from recsys_platform.deploy.schemas import (
     ModelPublic,
     ResourcesSpec,
 )
+from recsys_platform.deploy.tokens import MODEL_TOKEN_ENV, deployment_token
 from recsys_platform.errors import (
     Conflict,
     DependencyUnavailable,
@@ -57,8 +58,12 @@ class DeploymentService:
         resolver: ModelResolver,
         env: Mapping[str, str] | None = None,
         restore_on_start: bool = True,
+        token_secret: str | None = None,
     ) -> None:
+        """``token_secret``: each model server gets ``deployment_token(token_secret, tenant, name)``
+        and answers 401 to a request without it (None: model servers without a token, tests)."""
         self._sessions = sessions
+        self._token_secret = token_secret
         self._deployer = deployer
         self._resolver = resolver
         self._env = dict(env or {})
@@ -77,8 +82,15 @@ class DeploymentService:
             return self._locks.setdefault((tenant_id, name), threading.Lock())
 
     # -- commands --------------------------------------------------------------------------
-    def create(self, tenant_id: str, body: DeploymentCreate) -> DeploymentPublic:
-        """Deploy a new named model server; 409 when the name is taken."""
+    def create(
+        self, tenant_id: str, body: DeploymentCreate, *, platform_admin: bool = False
+    ) -> DeploymentPublic:
+        """Deploy a new named model server; 409 when the name is taken.
+
+        ``platform_admin``: the caller is the platform operator: it may give a raw
+        ``model.uri`` and reads the model server's own failure detail.
+        """
+        self._check_model(tenant_id, body, platform_admin)
         with self._lock(tenant_id, body.name):
             with self._sessions() as s:
                 active_tenant(s, tenant_id)
@@ -87,16 +99,30 @@ class DeploymentService:
                         f"deployment '{body.name}' already exists; PUT it to roll out a change",
                         [FieldError("name", "already exists")],
                     )
-            return self._apply(tenant_id, body.name, body, existing=False)
+            return self._apply(tenant_id, body.name, body, existing=False, platform_admin=platform_admin)
 
-    def update(self, tenant_id: str, name: str, body: DeploymentUpdate) -> DeploymentPublic:
+    def update(
+        self, tenant_id: str, name: str, body: DeploymentUpdate, *, platform_admin: bool = False
+    ) -> DeploymentPublic:
         """Roll out a new model or new scaling to an existing deployment."""
+        self._check_model(tenant_id, body, platform_admin)
         with self._lock(tenant_id, name):
             with self._sessions() as s:
                 active_tenant(s, tenant_id)
                 if self._row(s, tenant_id, name) is None:
                     raise NotFound(f"deployment '{name}' not found", [FieldError("name", "unknown")])
-            return self._apply(tenant_id, name, body, existing=True)
+            return self._apply(tenant_id, name, body, existing=True, platform_admin=platform_admin)
+
+    def _check_model(
+        self, tenant_id: str, body: DeploymentCreate | DeploymentUpdate, platform_admin: bool
+    ) -> None:
+        if body.model.uri is not None:
+            check_raw_uri(
+                tenant_id,
+                body.model.uri,
+                platform_admin=platform_admin,
+                name_prefix=self._resolver.name_prefix,
+            )
 
     def delete(self, tenant_id: str, name: str) -> None:
         """Stop serving and remove the row."""
@@ -231,7 +257,7 @@ class DeploymentService:
             min_replicas=body.min_replicas,
             max_replicas=body.max_replicas,
             canary_traffic_percent=body.canary_traffic_percent,
-            env=self._env,
+            env=self._env_of(tenant_id, name),
         )
 
     def _spec_of_row(self, row: Deployment) -> DeploymentSpec:
@@ -247,11 +273,23 @@ class DeploymentService:
             min_replicas=row.min_replicas,
             max_replicas=row.max_replicas,
             canary_traffic_percent=row.canary_traffic_percent,
-            env=self._env,
+            env=self._env_of(row.tenant_id, row.name),
         )
 
+    def _env_of(self, tenant_id: str, name: str) -> dict[str, str]:
+        """The model server's environment: the shared one plus its own token."""
+        if self._token_secret is None:
+            return self._env
+        return {**self._env, MODEL_TOKEN_ENV: deployment_token(self._token_secret, tenant_id, name)}
+
     def _apply(
-        self, tenant_id: str, name: str, body: DeploymentCreate | DeploymentUpdate, *, existing: bool
+        self,
+        tenant_id: str,
+        name: str,
+        body: DeploymentCreate | DeploymentUpdate,
+        *,
+        existing: bool,
+        platform_admin: bool,
     ) -> DeploymentPublic:
         sel = body.model
         resolved = self._resolver.resolve(tenant_id, ModelRef(sel.alias, sel.version, sel.uri))
@@ -276,8 +314,11 @@ class DeploymentService:
                         row.error = status.message
             else:
                 self._deployer.undeploy(tenant_id, name)
+            why = status.message
+            if platform_admin and status.detail:  # the operator reads the model server's own words
+                why = f"{why}: {status.detail}"
             raise DeploymentFailed(
-                f"deployment '{name}' failed: {status.message}", [FieldError("model", "did not start")]
+                f"deployment '{name}' failed: {why}", [FieldError("model", "did not start")]
             )
         with transaction(self._sessions) as s:
             active_tenant(s, tenant_id)

@@ -57,6 +57,15 @@ class DeployerSettings(BaseModel):
     """KServe mode: extra InferenceService annotations (e.g. ``serving.kserve.io/deploymentMode``)."""
     request_timeout_seconds: float = Field(default=15.0, gt=0)
     """KServe mode: timeout of each Kubernetes API call."""
+    network_policy: bool = True
+    """KServe mode: before the first InferenceService in a tenant namespace, create the
+    NetworkPolicy that admits only the gateway's pods (so tenants onboarded through the API are
+    covered, not only the chart's ``values.tenants``). A deployment whose policy cannot be created
+    is refused. Off only where another controller owns the tenant namespaces' policies."""
+    gateway_namespace: str = "recsys"
+    """KServe mode: namespace of the gateway pods the NetworkPolicy admits (the Helm release's)."""
+    gateway_pod_labels: dict[str, str] = {"app.kubernetes.io/component": "gateway"}
+    """KServe mode: labels of the gateway pods the NetworkPolicy admits."""
 
     @field_validator("namespace_template")
     @classmethod

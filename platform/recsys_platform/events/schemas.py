@@ -16,7 +16,7 @@ MAX_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)
 ENVELOPE_VERSION = 1
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s\x00]+$")]
 ContextValue = str | int | float | bool
 
 
@@ -25,7 +25,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s]+$")]
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")]
     user_id: Id
     session_id: Id | None = None
     item_id: Id
@@ -51,6 +51,8 @@ class Event(BaseModel):
     @classmethod
     def _context(cls, value: dict[str, ContextValue]) -> dict[str, ContextValue]:
         for k, v in value.items():
+            if "\x00" in k or (isinstance(v, str) and "\x00" in v):
+                raise ValueError("contains a NUL character")
             if isinstance(v, str) and len(v) > 256:
                 raise ValueError(f"context['{k}'] is longer than 256 characters")
         return value

@@ -17,6 +17,7 @@ from recsys_platform.gateway.ratelimit import LocalTokenBucket, RateLimiter, Red
 from recsys_platform.gateway.routes import events, recommendations, rerank
 from recsys_platform.gateway.serving import build_recommendation_services
 from recsys_platform.settings import GatewaySettings
+from recsys_platform.tenancy.auth_changes import LocalAuthChanges, RedisAuthChanges
 from recsys_platform.web.health import ReadinessCheck
 from recsys_platform.web.service_app import service_app
 
@@ -28,8 +29,14 @@ def create_app(
     *,
     event_log: EventLog | None = None,
     span_processors: list[SpanProcessor] | None = None,
+    auth_changes: LocalAuthChanges | None = None,
 ) -> FastAPI:
-    """Build the gateway. Clients are created in the lifespan, not at import."""
+    """Build the gateway. Clients are created in the lifespan, not at import.
+
+    Cached keys are dropped when the control plane announces a change: over Redis pub/sub
+    when ``settings.redis_url`` is set, and through ``auth_changes`` when the control plane
+    runs in the same process (the embedded platform).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,9 +46,15 @@ def create_app(
             RedisTokenBucket(settings.redis_url) if settings.redis_url else LocalTokenBucket()
         )
         sessions = session_factory(engine)
+        auth = GatewayAuth(sessions, settings.key_cache_seconds)
+        listener = RedisAuthChanges(settings.redis_url) if settings.redis_url else None
+        if listener is not None:
+            listener.listen(auth.on_change)
+        unsubscribe = auth_changes.subscribe(auth.on_change) if auth_changes is not None else None
+        app.state.auth_changes_listener = listener
         app.state.services = GatewayServices(
             settings=settings,
-            auth=GatewayAuth(sessions, settings.key_cache_seconds),
+            auth=auth,
             event_log=log,
             limiter=limiter,
             topic_prefix=settings.event_log.kafka.topic_prefix,
@@ -56,6 +69,10 @@ def create_app(
         try:
             yield
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
+            if listener is not None:
+                listener.close()
             await app.state.recommend.close()
             if event_log is None:
                 log.close()
@@ -71,4 +88,5 @@ def create_app(
         routers=[events.router, recommendations.router, rerank.router],
         lifespan=lifespan,
         span_processors=span_processors,
+        error_statuses=(401, 403, 404, 413, 422, 429, 503),
     )

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from opentelemetry import propagate, trace
 
+from recsys_platform.deploy.tokens import MODEL_TOKEN_HEADER
 from recsys_platform.errors import FieldError, InvalidInput, NotFound
 from recsys_platform.gateway.routing import Target
 
@@ -65,7 +66,7 @@ class ModelClient:
             kind=trace.SpanKind.CLIENT,
             attributes={"recsys.deployment": target.deployment, "http.request.method": "POST"},
         ) as span:
-            headers: dict[str, str] = {}
+            headers: dict[str, str] = {MODEL_TOKEN_HEADER: target.token} if target.token else {}
             propagate.inject(headers)  # W3C traceparent of this client span
             try:
                 async with self._http().post(
@@ -76,7 +77,7 @@ class ModelClient:
                 span.set_attribute("error.type", type(exc).__name__)
                 raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
             span.set_attribute("http.response.status_code", status)
-            if status >= 500:
+            if status >= 500 or status in (401, 403):  # a token mismatch is ours, not the caller's
                 raise ModelUnavailable(f"HTTP {status}")
             if status >= 400:
                 raise model_rejection(status, _error_text(status, body))

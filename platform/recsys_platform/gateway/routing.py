@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recsys_platform.db.models import Deployment, Experiment
+from recsys_platform.deploy.tokens import deployment_token
 
 #: Deployment statuses that can take traffic.
 READY_STATUSES = frozenset({"ready", "running", "serving"})
@@ -31,6 +32,8 @@ class Target:
     deployment: str
     url: str
     model_version: str | None = None
+    token: str | None = None
+    """The deployment's model-server token (sent as ``X-Recsys-Model-Token``)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,12 @@ class TenantRoutes:
 class RoutingTable:
     """Tenant -> :class:`TenantRoutes`, reloaded after ``ttl_seconds``."""
 
-    def __init__(self, sessions: sessionmaker[Session], ttl_seconds: float) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl_seconds: float, token_secret: str | None = None
+    ) -> None:
         self._sessions = sessions
         self._ttl = ttl_seconds
+        self._token_secret = token_secret
         self._cache: dict[str, tuple[float, TenantRoutes]] = {}
         self._lock = threading.Lock()
 
@@ -113,8 +119,14 @@ class RoutingTable:
             running = s.scalars(
                 select(Experiment).where(Experiment.tenant_id == tenant_id, Experiment.status == "running")
             ).all()
+        secret = self._token_secret
         targets = {
-            d.name: Target(d.name, predict_url(d.endpoint, d.name), d.resolved_version or d.model_version)
+            d.name: Target(
+                d.name,
+                predict_url(d.endpoint, d.name),
+                d.resolved_version or d.model_version,
+                deployment_token(secret, tenant_id, d.name) if secret else None,
+            )
             for d in deployments
             if d.endpoint and d.status in READY_STATUSES
         }

@@ -54,7 +54,9 @@ def build_recommendation_services(
     which the app shuts down (and flushes) itself.
     """
     tracer = tracer_provider.get_tracer("recsys.gateway")
-    routing = RoutingTable(sessions, settings.routing_cache_seconds)
+    routing = RoutingTable(
+        sessions, settings.routing_cache_seconds, settings.model_token_secret.get_secret_value()
+    )
     models = ModelClient(settings.model_timeout_seconds, settings.model_pool_size, tracer)
     metrics = ImpressionMetrics(registry)
     bandit = guardrails = None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from recsys_platform.db.engine import transaction
 from recsys_platform.db.models import ApiKey, Tenant, utcnow
 from recsys_platform.errors import FieldError, InvalidInput, NotFound, Unauthenticated
+from recsys_platform.tenancy.auth_changes import AuthChange, AuthChangePublisher
 from recsys_platform.tenancy.lookup import active_tenant
 from recsys_platform.tenancy.schemas import (
     ApiKeyCreate,
@@ -85,8 +86,14 @@ def to_public(row: ApiKey) -> ApiKeyPublic:
 class ApiKeyService:
     """Create, list, revoke, rotate and authenticate a tenant's API keys."""
 
-    def __init__(self, sessions: sessionmaker[Session], cache_ttl_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        cache_ttl_seconds: float = 0.0,
+        changes: AuthChangePublisher | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._changes = changes
         self._cache_ttl = cache_ttl_seconds
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_lock = threading.Lock()
@@ -116,6 +123,7 @@ class ApiKeyService:
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
         self._invalidate_cache()
+        self._announce(row.prefix)
         return to_public(row)
 
     def rotate(self, tenant_id: str, key_id: str) -> ApiKeyCreated:
@@ -132,6 +140,7 @@ class ApiKeyService:
             old.revoked_at = utcnow()
             old.replaced_by = row.id
         self._invalidate_cache()
+        self._announce(old.prefix)
         return ApiKeyCreated(**to_public(row).model_dump(), key=generated.key)
 
     def authenticate(self, raw_key: str) -> Principal:
@@ -161,7 +170,11 @@ class ApiKeyService:
                     "the key's tenant is not active", [FieldError("authorization", "tenant is not active")]
                 )
             principal = Principal(
-                kind="api_key", tenant_id=row.tenant_id, key_id=row.id, scopes=list(row.scopes)
+                kind="api_key",
+                tenant_id=row.tenant_id,
+                key_id=row.id,
+                scopes=list(row.scopes),
+                expires_at=row.expires_at,
             )
             if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_RESOLUTION:
                 # Write at most once a minute per key: the hot path must not write each call.
@@ -175,6 +188,11 @@ class ApiKeyService:
     def _invalidate_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+
+    def _announce(self, prefix: str) -> None:
+        """Tell the gateways to drop what they cached of this key (after the commit)."""
+        if self._changes is not None:
+            self._changes.publish(AuthChange("key", prefix))
 
 
 def _new_key_row(

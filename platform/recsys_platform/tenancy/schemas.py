@@ -146,3 +146,5 @@ class Principal(BaseModel):
     tenant_id: str | None = None
     key_id: str | None = None
     scopes: list[Scope] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    """When the key stops working (``None``: never, until revoked)."""

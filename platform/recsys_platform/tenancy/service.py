@@ -19,6 +19,7 @@ from recsys_platform.db.models import (
 )
 from recsys_platform.errors import Conflict, DependencyUnavailable, FieldError, NotFound
 from recsys_platform.provisioning.ports import Provisioner, ResourceRef, TenantContext
+from recsys_platform.tenancy.auth_changes import AuthChange, AuthChangePublisher
 from recsys_platform.tenancy.lookup import active_tenant
 from recsys_platform.tenancy.schemas import (
     Quotas,
@@ -35,9 +36,20 @@ log = logging.getLogger(__name__)
 class TenantService:
     """The only writer of tenant rows. Provisioning runs through the ``Provisioner`` port."""
 
-    def __init__(self, sessions: sessionmaker[Session], provisioners: Sequence[Provisioner]) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provisioners: Sequence[Provisioner],
+        changes: AuthChangePublisher | None = None,
+    ) -> None:
         self._sessions = sessions
         self._provisioners = list(provisioners)
+        self._changes = changes
+
+    def _announce(self, tenant_id: str) -> None:
+        """Tell the gateways to drop the tenant's cached keys and quotas (after the commit)."""
+        if self._changes is not None:
+            self._changes.publish(AuthChange("tenant", tenant_id))
 
     # -- create ----------------------------------------------------------------------------
 
@@ -152,6 +164,7 @@ class TenantService:
             if patch.labels is not None:
                 tenant.labels = dict(patch.labels)
             tenant.updated_at = utcnow()
+        self._announce(tenant_id)
         return self.get(tenant_id)
 
     # -- delete ----------------------------------------------------------------------------
@@ -176,6 +189,7 @@ class TenantService:
                 .values(revoked_at=now)
             )
             resources = [(r.provisioner, ResourceRef(r.kind, r.name)) for r in tenant.resources]
+        self._announce(tenant_id)  # its keys stop working on the gateways now, not after the purge
         by_name = {p.name: p for p in self._provisioners}
         for name in dict.fromkeys(p for p, _ in resources):
             refs = [ref for p, ref in resources if p == name]

@@ -3,7 +3,7 @@ request ids, body size limit and OpenTelemetry server spans."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -20,6 +20,8 @@ from recsys_platform.web.middleware import (
     HttpMetrics,
     RequestContextMiddleware,
 )
+from recsys_platform.web.nul_guard import NulByteGuardMiddleware
+from recsys_platform.web.openapi_errors import document_problem_responses
 from recsys_platform.web.problems import install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -35,9 +37,13 @@ def service_app(
     routers: Sequence[APIRouter],
     lifespan: Lifespan,
     span_processors: list[SpanProcessor] | None = None,
+    error_statuses: Iterable[int] = (401, 403, 404, 413, 422, 503),
+    write_error_statuses: Iterable[int] = (),
 ) -> FastAPI:
     """Build an app; ``lifespan`` creates the service's clients and fills
-    ``app.state.readiness`` with its dependency checks."""
+    ``app.state.readiness`` with its dependency checks. ``error_statuses`` (every route of
+    ``routers``) and ``write_error_statuses`` (POST/PUT/PATCH/DELETE) go into the OpenAPI
+    document as problem+json responses."""
     registry = CollectorRegistry()
     tracer_provider = build_tracer_provider(
         telemetry.service_name or service_name, telemetry.otlp_endpoint, span_processors
@@ -57,14 +63,23 @@ def service_app(
     app.state.tracer_provider = tracer_provider  # and their own spans to the app's traces
     install_problem_handlers(app)
     app.include_router(health_router(app.state.readiness, registry))
+    health_paths = {getattr(r, "path", None) for r in app.routes}
     for router in routers:
         app.include_router(router)
+    writes = set(write_error_statuses)
+    document_problem_responses(
+        app,
+        error_statuses,
+        dict.fromkeys(("POST", "PUT", "PATCH", "DELETE"), writes),
+        skip_paths=health_paths,
+    )
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=tracer_provider,
         excluded_urls="healthz,readyz,metrics",
         exclude_spans=["receive", "send"],  # one server span per request, not three
     )
+    app.add_middleware(NulByteGuardMiddleware)  # inside the size limit: buffers capped bodies only
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_request_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(registry))
     return app

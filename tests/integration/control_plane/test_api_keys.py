@@ -47,6 +47,7 @@ def test_last_used_at_is_recorded(client: TestClient) -> None:
         "tenant_id": "shop",
         "key_id": before["id"],
         "scopes": ["admin"],
+        "expires_at": None,
     }
     after = client.get("/v1/tenants/shop/api-keys", headers=ADMIN).json()["items"][0]
     assert after["last_used_at"] is not None

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+_NETPOL = re.compile(r"^/apis/networking\.k8s\.io/v1/namespaces/([^/]+)/networkpolicies$")
 _ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/]+))?$")
 
 
@@ -52,6 +53,9 @@ class FakeKube:
     calls: list[Call] = field(default_factory=list)
     #: (method, namespace) -> (status code, message): answer with this error instead.
     fail: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    #: NetworkPolicies by (namespace, name), and (method, namespace) -> (status, message) to refuse
+    policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    fail_policies: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     url: str = ""
     #: Play KServe's controller: mark every created or patched object Ready at once.
     auto_ready: bool = False
@@ -69,6 +73,19 @@ class FakeKube:
                 "address": {"url": f"http://{meta['name']}-predictor.{meta['namespace']}.svc.cluster.local"},
                 "conditions": [{"type": "Ready", "status": "True"}],
             }
+
+    def _network_policy(self, method: str, namespace: str, body: Any) -> tuple[int, Any]:
+        if (method, namespace) in self.fail_policies:
+            code, message = self.fail_policies[(method, namespace)]
+            return code, _status(code, "Failure", message)
+        if method != "POST":
+            return 405, _status(405, "MethodNotAllowed", method)
+        with self.lock:
+            key = (namespace, body["metadata"]["name"])
+            if key in self.policies:
+                return 409, _status(409, "AlreadyExists", f'networkpolicies "{key[1]}" already exists')
+            self.policies[key] = body
+        return 201, body
 
     def isvc_calls(self) -> list[Call]:
         return [c for c in self.calls if _ISVC.match(c.path)]
@@ -96,6 +113,9 @@ class FakeKube:
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = urlsplit(raw_path)
         self.calls.append(Call(method, parts.path, parse_qs(parts.query), headers, body))
+        policy = _NETPOL.match(parts.path)
+        if policy is not None:
+            return self._network_policy(method, policy.group(1), body)
         match = _ISVC.match(parts.path)
         if not match:
             return 404, _status(404, "NotFound", f"no route {parts.path}")

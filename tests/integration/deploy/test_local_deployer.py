@@ -19,6 +19,8 @@ import pytest
 from recsys_platform.deploy.local import LocalProcessDeployer
 from recsys_platform.deploy.ports import DeploymentSpec, DeploymentStatus, predict_url
 from recsys_platform.deploy.settings import DeployerSettings
+from recsys_platform.deploy.tokens import MODEL_TOKEN_HEADER, deployment_token
+from recsys_platform.settings import ControlPlaneSettings
 
 from tests.conftest import AppFactory
 from tests.factories import ADMIN, create_tenant
@@ -40,9 +42,10 @@ def settings_in(tmp_path: Path, **overrides: Any) -> DeployerSettings:
     )
 
 
-def predict(endpoint: str, name: str, **request: Any) -> dict[str, Any]:
+def predict(endpoint: str, name: str, token: str | None = None, **request: Any) -> dict[str, Any]:
     body = {"instances": [{"user_id": "u1", "history": ["i3", "i5"], "n": 5, **request}]}
-    r = httpx.post(predict_url(endpoint, name), json=body, timeout=10)
+    headers = {MODEL_TOKEN_HEADER: token} if token else {}
+    r = httpx.post(predict_url(endpoint, name), json=body, headers=headers, timeout=10)
     assert r.status_code == 200, r.text
     prediction: dict[str, Any] = r.json()["predictions"][0]
     return prediction
@@ -165,7 +168,15 @@ def test_the_mlflow_champion_served_locally_survives_a_control_plane_restart(
             )
             assert created["model"] == {"alias": "champion", "version": None, "uri": None}
             assert created["model_uri"] == f"models:/recsys-{tenant}@champion"
-            prediction = predict(created["endpoint"], "default")
+            # the platform started it with the deployment's token: without it, 401
+            no_token = httpx.post(
+                predict_url(created["endpoint"], "default"), json={"instances": []}, timeout=10
+            )
+            assert no_token.status_code == 401
+            token = deployment_token(
+                ControlPlaneSettings().model_token_secret.get_secret_value(), tenant, "default"
+            )
+            prediction = predict(created["endpoint"], "default", token)
             assert prediction["model_version"] == version
             assert len(prediction["items"]) == 5
             r = client.post(base, json={"name": "canary", "canary_traffic_percent": 10}, headers=ADMIN)
@@ -182,7 +193,7 @@ def test_the_mlflow_champion_served_locally_survives_a_control_plane_restart(
                 time.sleep(0.2)
                 got = client.get(f"{base}/default", headers=ADMIN).json()
             assert got["status"] == "ready", got
-            assert predict(got["endpoint"], "default")["model_version"] == version
+            assert predict(got["endpoint"], "default", token)["model_version"] == version
             assert client.delete(f"{base}/default", headers=ADMIN).status_code == 204
             assert client.get(base, headers=ADMIN).json()["items"] == []
             with pytest.raises(httpx.ConnectError):

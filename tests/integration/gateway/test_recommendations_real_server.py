@@ -8,11 +8,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from recsys_platform.deploy.tokens import MODEL_TOKEN_ENV, MODEL_TOKEN_HEADER, deployment_token
 from recsys_platform.events.sqlite_log import SqliteEventLog
+from recsys_platform.settings import GatewaySettings
 
 from tests.integration.event_path import Platform, auth, new_prefix
 from tests.integration.gateway.recs_env import add_deployment, gateway
@@ -56,7 +59,13 @@ def served(
     prefix = new_prefix()
     events = SqliteEventLog(tmp / "events.db")
     try:
-        with model_server_process(tmp / "model", tmp / "server.log") as (endpoint, process):
+        # the token the platform gives deployment real/default; the gateway derives the same
+        token = {
+            MODEL_TOKEN_ENV: deployment_token(
+                GatewaySettings().model_token_secret.get_secret_value(), "real", "default"
+            )
+        }
+        with model_server_process(tmp / "model", tmp / "server.log", token) as (endpoint, process):
             platform = Platform(f"sqlite:///{tmp / 'platform.db'}", prefix, [_LogTopics(events, prefix)])
             platform.onboard("real", requests_per_second=10_000)
             add_deployment(platform, "real", "default", endpoint)
@@ -86,6 +95,43 @@ def test_recommendations_and_similar_items_from_the_real_model_server(
     similar = client.get("/v1/items/i3/similar?n=4", headers=auth(key))
     assert similar.status_code == 200 and len(similar.json()["items"]) == 4
     assert "i3" not in [i["item_id"] for i in similar.json()["items"]]
+
+
+def _listen_addresses(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_the_model_server_answers_only_the_gateway_on_loopback(
+    served: tuple[TestClient, str, subprocess.Popen[bytes]],
+) -> None:
+    """Without the deployment's token a model server answers 401 (it holds users' histories);
+    it listens on 127.0.0.1 only; the gateway's calls carry the token (the real-server tests above
+    get the model's answers, not the fallback)."""
+    client, key, _ = served
+    endpoint = client.app.state.recommend.routing.routes("real").targets["default"].url.split("/v1/")[0]  # type: ignore[attr-defined]
+    port = int(endpoint.rsplit(":", 1)[1])
+    assert _listen_addresses(port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
+    body = {"instances": [{"user_id": "u1", "n": 3}]}
+    url = f"{endpoint}/v1/models/default:predict"
+    assert httpx.post(url, json=body, timeout=5).status_code == 401
+    assert httpx.post(url, json=body, headers={MODEL_TOKEN_HEADER: "guess"}, timeout=5).status_code == 401
+    other = deployment_token(GatewaySettings().model_token_secret.get_secret_value(), "real", "other")
+    assert httpx.post(url, json=body, headers={MODEL_TOKEN_HEADER: other}, timeout=5).status_code == 401
+    for path in ("/v2/models/default/infer", "/v1/models", "/v2/models/default", "/docs"):
+        assert httpx.get(f"{endpoint}{path}", timeout=5).status_code == 401, path
+    assert httpx.get(f"{endpoint}/v2/health/ready", timeout=5).status_code == 200  # probes stay open
+    token = deployment_token(GatewaySettings().model_token_secret.get_secret_value(), "real", "default")
+    assert httpx.post(url, json=body, headers={MODEL_TOKEN_HEADER: token}, timeout=5).status_code == 200
+    got = client.post("/v1/recommendations", json={"user_id": "u1", "n": 3}, headers=auth(key))
+    assert got.status_code == 200 and got.json()["fallback"] is False
 
 
 def test_real_server_rejections_are_4xx_naming_the_field(

@@ -143,7 +143,7 @@ def test_every_pod_has_secure_defaults(rendered: dict[str, list[dict[str, Any]]]
 
 
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
-def test_control_plane_rbac_is_inferenceservices_only(
+def test_control_plane_rbac_is_inferenceservices_and_their_network_policy_only(
     rendered: dict[str, list[dict[str, Any]]], name: str
 ) -> None:
     docs = rendered[name]
@@ -155,7 +155,9 @@ def test_control_plane_rbac_is_inferenceservices_only(
             "apiGroups": ["serving.kserve.io"],
             "resources": ["inferenceservices"],
             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        }
+        },
+        # the deployer guards each tenant namespace it serves in (tenants onboarded by the API too)
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "create"]},
     ]
     tenants = {ns["metadata"]["name"] for ns in objects(docs, "Namespace")}
     bindings = objects(docs, "RoleBinding")
@@ -296,7 +298,13 @@ def test_config_is_kubernetes_mode(rendered: dict[str, list[dict[str, Any]]]) ->
 
 def test_default_values_generate_a_development_admin_token(rendered: dict[str, list[dict[str, Any]]]) -> None:
     (secret,) = [s for s in objects(rendered["default"], "Secret") if s["metadata"]["name"] == "rel-recsys"]
-    assert set(secret["data"]) == {"admin-token", "database-url", "redis-url", "feature-store-redis-url"}
+    assert set(secret["data"]) == {
+        "admin-token",
+        "model-token-secret",
+        "database-url",
+        "redis-url",
+        "feature-store-redis-url",
+    }
     maps = objects(rendered["default"], "ConfigMap")
     assert all(
         value == "development"
@@ -387,6 +395,7 @@ def test_rendered_environment_loads_into_the_settings(
 
     fake_secrets = {
         "admin-token": "a-real-looking-admin-token-for-tests",
+        "model-token-secret": "a-real-looking-model-token-secret-for-tests",
         "database-url": "postgresql+psycopg://recsys:pw@db:5432/recsys",
         "redis-url": "redis://redis:6379/0",
         "feature-store-redis-url": "redis://redis:6379/1",
@@ -487,6 +496,8 @@ def test_runtime_environment_loads_into_the_model_server_settings(
     # what the KServe deployer adds on the InferenceService (see deploy/kserve.py)
     env["RECSYS_MODEL_SERVER_MODEL_URI"] = "models:/recsys-acme@champion"
     env["RECSYS_MODEL_SERVER_TENANT_ID"] = "acme"
+    env["RECSYS_MODEL_SERVER_AUTH_TOKEN"] = "the-deployment-token"
+    env["RECSYS_MODEL_SERVER_HOST"] = "0.0.0.0"
     for key in [k for k in os.environ if k.startswith("RECSYS_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():

@@ -227,6 +227,7 @@ def _control_plane_env(installed: Path, pod: dict[str, Path], port: int, token: 
         RECSYS_CONTROL_PLANE_HOST="127.0.0.1",
         RECSYS_CONTROL_PLANE_PORT=str(port),
         RECSYS_CONTROL_PLANE_ADMIN_TOKEN=token,
+        RECSYS_CONTROL_PLANE_MODEL_TOKEN_SECRET="image-test-model-token-secret",
         RECSYS_CONTROL_PLANE_DATABASE__URL=_db_url(pod),
         RECSYS_CONTROL_PLANE_DATABASE__AUTO_MIGRATE="false",
         RECSYS_CONTROL_PLANE_PROVISION_FEATURE_STORE="false",
@@ -286,6 +287,7 @@ def test_gateway_serves_health_and_readiness(installed: Path, pod: dict[str, Pat
         RECSYS_GATEWAY_ENVIRONMENT="production",
         RECSYS_GATEWAY_HOST="127.0.0.1",
         RECSYS_GATEWAY_PORT=str(port),
+        RECSYS_GATEWAY_MODEL_TOKEN_SECRET="image-test-model-token-secret",
         RECSYS_GATEWAY_DATABASE__URL=_db_url(pod),
         RECSYS_GATEWAY_EVENT_LOG__SQLITE_PATH=str(pod["tmp"] / "events.db"),
     )

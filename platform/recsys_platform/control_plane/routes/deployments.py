@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -16,8 +17,11 @@ from recsys_platform.deploy.schemas import (
     DeploymentUpdate,
 )
 from recsys_platform.deploy.service import DeploymentService
+from recsys_platform.web.openapi_errors import problem_response
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/deployments", tags=["deployments"])
+#: A model server that does not start (create/update).
+FAILED_START: dict[int | str, dict[str, Any]] = {502: problem_response(502)}
 NamePath = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, description="Deployment name.")]
 
 
@@ -29,13 +33,15 @@ def _deployments(request: Request) -> DeploymentService:
 DeploymentsDep = Annotated[DeploymentService, Depends(_deployments)]
 
 
-@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=DeploymentPublic, status_code=status.HTTP_201_CREATED, responses=FAILED_START)
 async def create_deployment(
-    tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, _: TenantAdminDep
+    tenant_id: TenantPath, body: DeploymentCreate, deployments: DeploymentsDep, caller: TenantAdminDep
 ) -> DeploymentPublic:
-    """Serve a model version (default: the ``champion`` alias). Local mode answers once the
-    model server is ready; KServe mode answers ``pending`` and the status follows."""
-    return await run_in_threadpool(deployments.create, tenant_id, body)
+    """Serve a version or alias of the tenant's registered model (default: the ``champion``
+    alias). A raw ``model.uri`` is for the platform admin only (403 for a tenant key). Local mode
+    answers once the model server is ready; KServe mode answers ``pending`` and the status follows."""
+    admin = caller.kind == "platform_admin"
+    return await run_in_threadpool(partial(deployments.create, tenant_id, body, platform_admin=admin))
 
 
 @router.get("", response_model=DeploymentList)
@@ -52,16 +58,18 @@ async def get_deployment(
     return await run_in_threadpool(deployments.get, tenant_id, name)
 
 
-@router.put("/{name}", response_model=DeploymentPublic)
+@router.put("/{name}", response_model=DeploymentPublic, responses=FAILED_START)
 async def update_deployment(
     tenant_id: TenantPath,
     name: NamePath,
     body: DeploymentUpdate,
     deployments: DeploymentsDep,
-    _: TenantAdminDep,
+    caller: TenantAdminDep,
 ) -> DeploymentPublic:
-    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe)."""
-    return await run_in_threadpool(deployments.update, tenant_id, name, body)
+    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe).
+    A raw ``model.uri`` is for the platform admin only."""
+    admin = caller.kind == "platform_admin"
+    return await run_in_threadpool(partial(deployments.update, tenant_id, name, body, platform_admin=admin))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
-from recsys_platform.errors import DependencyUnavailable, NotFound
+from recsys_platform.errors import FieldError, NotFound
 from recsys_platform.registry.ports import CHALLENGER, CHAMPION, ModelVersionInfo
 from recsys_platform.training.schemas import (
     ModelList,
@@ -25,10 +25,15 @@ from recsys_platform.training.wiring import TrainingServices
 router = APIRouter(prefix="/v1/tenants/{tenant_id}", tags=["training"])
 
 
-def _training(request: Request) -> TrainingServices:
+def _training(request: Request, _: TenantAdminDep) -> TrainingServices:
+    # the caller is checked first: whether training runs here is not for strangers to learn
     services: TrainingServices | None = getattr(request.app.state, "training", None)
     if services is None:
-        raise DependencyUnavailable("training is not enabled in this control plane")
+        # switched off by configuration (not a passing outage): nothing here to retry against
+        raise NotFound(
+            "training is not enabled on this control plane (RECSYS_CONTROL_PLANE_TRAINING__ENABLED)",
+            [FieldError("training", "not enabled")],
+        )
     return services
 
 
