@@ -9,8 +9,15 @@ and a bare FastAPI app that returns a fixed body of the same shape. For each rat
 target gets the same open-loop schedule (requests sent on time whether or not earlier
 ones finished), one after the other.
 
-    python benchmarks/latency.py                       # 50,100,200 requests/s, 60 s each
+    python benchmarks/latency.py                       # 50,100,200,400 requests/s, 10 s each
     python benchmarks/latency.py --rates 100 --seconds 10 --no-write
+    python benchmarks/latency.py --rates 50 --profile docs/profiles   # + py-spy flame graphs
+
+CPU per request of each process (model server, gateway, bare app) is its CPU time over the
+target's run (``psutil``: user + system) divided by the requests sent. With ``--profile DIR``
+(py-spy installed) the first rate's model-server-direct and gateway runs are sampled by
+``py-spy record`` into ``DIR/{model-server,gateway}.svg`` (flame graphs) and a per-stage
+breakdown (``_profile_stages.py``).
 
 Needs Kafka and Redis (``bash scripts/services/start.sh``). Writes a section to
 docs/benchmarks.md unless ``--no-write``.
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -103,9 +111,27 @@ def synthetic_tenant(seed: int = 7) -> tuple[list[dict[str, Any]], list[tuple[st
     return items, clicks
 
 
-def run_target(url: str, headers: dict[str, str], body_for: Any, rate: int, seconds: float) -> dict[str, Any]:
-    """Times ``rate`` requests/s for ``seconds`` to ``url``, open loop (``_open_loop``)."""
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far."""
+    out = {}
+    for name, pid in pids.items():
+        times = psutil.Process(pid).cpu_times()
+        out[name] = times.user + times.system
+    return out
+
+
+def run_target(
+    url: str,
+    headers: dict[str, str],
+    body_for: Any,
+    rate: int,
+    seconds: float,
+    pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Times ``rate`` requests/s for ``seconds`` to ``url``, open loop (``_open_loop``); with
+    ``pids``, also each process's CPU ms per request over the run (``cpu_<name>``)."""
     total = int(rate * seconds)
+    cpu_before = cpu_seconds(pids or {})
     senders = 8
     latencies: list[float] = []
     errors = [0] * senders
@@ -129,7 +155,10 @@ def run_target(url: str, headers: dict[str, str], body_for: Any, rate: int, seco
             errors[k] += 1
 
     achieved = open_loop(total, rate, lambda: httpx.Client(headers=headers, timeout=5), send, senders)
+    cpu_after = cpu_seconds(pids or {})
+    cpu = {f"cpu_{name}": (cpu_after[name] - cpu_before[name]) * 1000 / total for name in cpu_after}
     return {
+        **cpu,
         "requests": total,
         "achieved": achieved,
         "errors": sum(errors),
@@ -140,10 +169,39 @@ def run_target(url: str, headers: dict[str, str], body_for: Any, rate: int, seco
     }
 
 
+#: Targets whose server process ``--profile`` samples, and the file stem of its profile.
+PROFILED = {"model server direct (V1)": "model-server", "gateway end to end": "gateway"}
+
+
+def py_spy(pid: int, stem: Path, seconds: float) -> Any:
+    """``py-spy record`` of ``pid`` for ``seconds``: a flame graph ``<stem>.svg`` and the
+    collapsed stacks ``<stem>.txt`` (for the per-stage table) from two samplers at once."""
+    import subprocess
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    common = ["record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100", "--nonblocking"]
+    svg = subprocess.Popen([spy, *common, "--format", "flamegraph", "--output", f"{stem}.svg"])
+    # the stage table counts only samples of the thread holding the GIL (Python CPU work, not a
+    # thread blocked on a socket, which py-spy's idle filter does not always recognise)
+    raw = subprocess.Popen([spy, *common, "--gil", "--format", "raw", "--output", f"{stem}.txt"])
+    time.sleep(0.5)  # both attached before the load starts
+
+    class _Both:
+        def wait(self, timeout: float) -> None:
+            svg.wait(timeout=timeout)
+            raw.wait(timeout=timeout)
+
+    return _Both()
+
+
 def main() -> None:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="50,100,200", help="requests per second, comma-separated")
-    parser.add_argument("--seconds", type=float, default=60.0, help="duration of each rate and target")
+    parser.add_argument("--rates", default="50,100,200,400", help="requests per second, comma-separated")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="duration of each rate and target (short: shared machine)"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy the first rate into this folder (SVG + stages)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     parser.add_argument(
         "--no-stream",
@@ -291,49 +349,63 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             ms_env,
             f"http://127.0.0.1:{ms_port}/v2/health/ready",
             work / "model.log",
-        ),
-        plain,
-        process([recsys, "gateway"], gw_env, f"http://127.0.0.1:{gw_port}/readyz", work / "gateway.log"),
+        ) as ms_proc,
+        plain as plain_proc,
+        process(
+            [recsys, "gateway"], gw_env, f"http://127.0.0.1:{gw_port}/readyz", work / "gateway.log"
+        ) as gw_proc,
         process(
             [sys.executable, "-c", BARE_APP, str(bare_port)],
             common,
             f"http://127.0.0.1:{bare_port}/healthz",
             work / "bare.log",
-        ),
+        ) as bare_proc,
     ):
         users = [f"user-{u}" for u in range(N_USERS)]
-        targets = {
+        targets: dict[str, tuple[str, dict[str, str], Any, dict[str, int]]] = {
             "bare FastAPI endpoint": (
                 f"http://127.0.0.1:{bare_port}/v1/recommendations",
                 {},
                 lambda n: {"user_id": users[n % N_USERS], "n": 10},
+                {"server": bare_proc.pid},
             ),
             "model server direct (V1)": (
                 f"http://127.0.0.1:{ms_port}/v1/models/default:predict",
                 {},
                 lambda n: {"instances": [{"user_id": users[n % N_USERS], "n": 10}]},
+                {"server": ms_proc.pid},
             ),
             "gateway end to end": (
                 f"http://127.0.0.1:{gw_port}/v1/recommendations",
                 {"Authorization": f"Bearer {key}"},
                 lambda n: {"user_id": users[n % N_USERS], "n": 10},
+                {"server": gw_proc.pid, "model_server": ms_proc.pid},
             ),
         }
-        if not args.no_stream:  # the same model without the streaming blend, side by side
+        if plain_proc is not None:  # the same model without the streaming blend, side by side
             targets["model server direct, model alone (V1)"] = (
                 f"http://127.0.0.1:{plain_port}/v1/models/default:predict",
                 {},
                 lambda n: {"instances": [{"user_id": users[n % N_USERS], "n": 10}]},
+                {"server": plain_proc.pid},
             )
-        for url, headers, body in targets.values():  # warm up connections and caches
+        for url, headers, body, _ in targets.values():  # warm up connections and caches
             run_target(url, headers, body, 50, 2)
+        profiled: dict[str, dict[str, float]] = {}
         for rate in rates:
-            for name, (url, headers, body) in targets.items():
-                result = run_target(url, headers, body, rate, args.seconds)
+            for name, (url, headers, body, pids) in targets.items():
+                spy = None
+                if args.profile is not None and rate == rates[0] and name in PROFILED:
+                    spy = py_spy(pids["server"], args.profile / PROFILED[name], args.seconds)
+                result = run_target(url, headers, body, rate, args.seconds, pids)
+                if spy is not None:
+                    spy.wait(timeout=60)
+                    profiled[PROFILED[name]] = result
                 rows.append({"rate": rate, "target": name, **result})
                 print(
                     f"{rate:>4}/s {name:<26} p50 {result['p50']:6.2f} ms  p95 {result['p95']:6.2f}  "
-                    f"p99 {result['p99']:6.2f}  errors {result['errors']}  fallbacks {result['fallbacks']}",
+                    f"p99 {result['p99']:6.2f}  errors {result['errors']}  fallbacks {result['fallbacks']}  "
+                    f"CPU ms/req {result['cpu_server']:.2f}",
                     flush=True,
                 )
     stats.delete_tenant(TENANT)
@@ -341,13 +413,18 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     t.delete()  # topics, Feast project and the users' rows in the shared Redis
 
     table = [
-        "| rate/s | target | achieved/s | requests | errors | fallbacks | p50 ms | p95 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rate/s | target | achieved/s | requests | errors | fallbacks | p50 ms | p95 ms | p99 ms "
+        "| p50 / bare | p99 / bare | CPU ms/request (its process) | model-server CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        bare = next(b for b in rows if b["rate"] == r["rate"] and b["target"] == "bare FastAPI endpoint")
+        ms_cpu = f"{r['cpu_model_server']:.2f}" if "cpu_model_server" in r else ""
         table.append(
             f"| {r['rate']} | {r['target']} | {r['achieved']:.0f} | {r['requests']} | {r['errors']} | "
-            f"{r['fallbacks']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} |"
+            f"{r['fallbacks']} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | "
+            f"{r['p50'] / bare['p50']:.1f} | {r['p99'] / bare['p99']:.1f} | "
+            f"{r['cpu_server']:.2f} | {ms_cpu} |"
         )
     overhead = [
         "",
@@ -358,6 +435,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         by = {r["target"]: r for r in rows if r["rate"] == rate}
         gw, ms = by["gateway end to end"], by["model server direct (V1)"]
         overhead.append(f"| {rate} | {gw['p50'] - ms['p50']:.2f} | {gw['p99'] / ms['p99']:.2f} |")
+    if profiled:
+        from _profile_stages import GATEWAY_STAGES, MODEL_SERVER_STAGES
+        from _profile_stages import table as stage_table
+
+        assert args.profile is not None
+        overhead += ["", f"py-spy (`--profile`, {rates[0]}/s, {args.seconds:g} s per target):", ""]
+        for stem, stages in (("model-server", MODEL_SERVER_STAGES), ("gateway", GATEWAY_STAGES)):
+            if stem in profiled and (args.profile / f"{stem}.txt").exists():
+                cpu = profiled[stem]["cpu_server"]
+                overhead += [stage_table(stem, args.profile / f"{stem}.txt", stages, cpu), ""]
     summary = "\n".join(table + overhead)
     print(summary)
     if not args.no_write:

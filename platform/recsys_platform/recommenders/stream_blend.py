@@ -102,23 +102,36 @@ def columns(
             if grow and item not in order:
                 order[item] = len(order)
     matrix = np.zeros((len(order), 1 + len(names)))
-    finite = [float(s.score) for s in model_items if s.item_id in order and math.isfinite(float(s.score))]
-    if finite:
-        lo, hi = min(finite), max(finite)
-        for s in model_items:
-            row = order.get(s.item_id)
-            if row is not None and math.isfinite(float(s.score)):
-                matrix[row, 0] = 1.0 if hi <= lo else (float(s.score) - lo) / (hi - lo)
+    # Columns are filled a whole column at a time (fancy-index assignment of the same values the
+    # element-wise loop wrote): per-element numpy stores were most of this function's cost.
+    rows: list[int] = []
+    values: list[float] = []
+    for s in model_items:
+        row = order.get(s.item_id)
+        score = float(s.score)
+        if row is not None and math.isfinite(score):
+            rows.append(row)
+            values.append(score)
+    if rows:
+        lo, hi = min(values), max(values)
+        if hi <= lo:
+            matrix[rows, 0] = 1.0
+        else:
+            matrix[rows, 0] = (np.asarray(values) - lo) / (hi - lo)
     if signals is not None:
         for col, name in enumerate(names, start=1):
             scores = _signal_scores(signals, name)
             best = max((v for _, v in tops[col - 1]), default=0.0)
             if best <= 0:
                 continue
-            for item, row in order.items():
-                value = scores.get(item)
-                if value:
-                    matrix[row, col] = value / best
+            rows, values = [], []
+            for item, value in scores.items():
+                row = order.get(item)
+                if row is not None and value:
+                    rows.append(row)
+                    values.append(value)
+            if rows:
+                matrix[rows, col] = np.asarray(values, dtype=np.float64) / best
     return list(order), matrix
 
 
@@ -189,18 +202,23 @@ def blend(
         score = ranker.score(matrix, context_features(items, model_items, *lengths), score)
     best = np.lexsort((np.arange(len(items)), -score))[:n]
     by_model = {s.item_id: s for s in model_items}
+    # Per-row numpy scalar work done once for all chosen rows (same products, same argmax).
+    contrib = matrix[best] * w
+    positive = (contrib[:, 1:] > 0).tolist()
+    strongest = np.argmax(contrib[:, 1:], axis=1).tolist() if len(names) else [0] * len(best)
+    from_model = (matrix[best, 0] > 0).tolist()
+    chosen_scores = score[best].tolist()
     out = []
-    for row in best:
+    for k, row in enumerate(best.tolist()):
         item = items[row]
-        contrib = matrix[row] * w
-        stream = tuple(names[c - 1] for c in range(1, len(w)) if contrib[c] > 0)
+        stream = tuple(name for name, hit in zip(names, positive[k], strict=True) if hit)
         own = by_model.get(item)
-        if own is not None and matrix[row, 0] > 0:
-            out.append(BlendedItem(item, float(score[row]), own.reason, (*own.sources, *stream)))
+        if own is not None and from_model[k]:
+            out.append(BlendedItem(item, chosen_scores[k], own.reason, (*own.sources, *stream)))
             continue
-        top = names[int(np.argmax(contrib[1:]))] if stream else ""
+        top = names[strongest[k]] if stream else ""
         reason = REASONS.get(top, "trending now") if stream else (own.reason if own else "popular now")
-        out.append(BlendedItem(item, float(score[row]), reason, stream or tuple(own.sources if own else ())))
+        out.append(BlendedItem(item, chosen_scores[k], reason, stream or tuple(own.sources if own else ())))
     return out
 
 
