@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 
 from recsys_platform.streaming.config import StreamingConfig
 from recsys_platform.streaming.events import StreamSignals, top_items
+
+#: The ``(score, id)`` key of a ``(id, score)`` pair: higher score first, ties to the larger id.
+_SCORE_THEN_ID = itemgetter(1, 0)
 
 
 def current_session(session_items: Sequence[str], max_items: int) -> list[str]:
@@ -41,11 +46,12 @@ def select_candidates(
 ) -> list[str]:
     """The ``sample`` most recent sessions containing any session item (ties: larger id first)."""
     latest: dict[str, float] = {}
+    get = latest.get
     for sessions in item_sessions:
         for session, score in sessions:
-            if session != exclude and score > latest.get(session, float("-inf")):
+            if score > get(session, -math.inf) and session != exclude:
                 latest[session] = score
-    return [s for s, _ in heapq.nlargest(sample, latest.items(), key=lambda kv: (kv[1], kv[0]))]
+    return [s for s, _ in heapq.nlargest(sample, latest.items(), key=_SCORE_THEN_ID)]
 
 
 def session_knn_scores(
@@ -62,21 +68,23 @@ def session_knn_scores(
     with their similarity.
     """
     similarities: list[tuple[str, float]] = []
+    weighted = list(zip(session, weights, strict=True))
     for candidate in candidates:
         its = items_of.get(candidate)
         if not its:
             continue
         # Summed in the current session's order so every backend adds in the same order.
         similarity = 0.0
-        for item, weight in zip(session, weights, strict=True):
+        for item, weight in weighted:
             if item in its:
                 similarity += weight
         if similarity > 0:
             similarities.append((candidate, similarity))
     scores: dict[str, float] = {}
-    for candidate, similarity in heapq.nlargest(neighbours, similarities, key=lambda kv: (kv[1], kv[0])):
+    get = scores.get
+    for candidate, similarity in heapq.nlargest(neighbours, similarities, key=_SCORE_THEN_ID):
         for item in items_of[candidate]:
-            scores[item] = scores.get(item, 0.0) + similarity
+            scores[item] = get(item, 0.0) + similarity
     return scores
 
 
