@@ -31,7 +31,7 @@ GATEWAY_STAGES = [
     ("rate limit", r"ratelimit\.py"),
     ("routing + assignment", r"routing\.py|assignment\.py|gateway/serving\.py"),
     ("impression (Kafka produce)", r"impressions\.py|confluent_kafka|kafka_log"),
-    ("model-server call (httpx client)", r"model_client\.py|httpx|httpcore"),
+    ("model-server call (aiohttp client)", r"model_client\.py|aiohttp|yarl|multidict"),
     ("fallback list", r"fallback\.py"),
     ("request/response models (pydantic)", r"pydantic|recommendation_schemas|rerank_schemas"),
     ("tracing (spans)", r"opentelemetry|tracing\.py"),
