@@ -102,13 +102,14 @@ class RedisItemStats:
             # (zip/map) instead of by redis-py's per-reply Python callback
             pipe = self._redis.pipeline(transaction=False)
             pipe.hget(prefix + "meta", "wm")
+            command: Any = pipe.execute_command  # untyped in redis-py
             for window_s in cfg.trending_windows_s:
                 top = cfg.trending_top_k - 1
-                pipe.execute_command("ZREVRANGE", f"{prefix}w:{window_s}", 0, top, "WITHSCORES")
+                command("ZREVRANGE", f"{prefix}w:{window_s}", 0, top, "WITHSCORES")
             for item in session if transitions else ():
-                pipe.execute_command("ZREVRANGE", f"{prefix}nx:{item}", 0, -1, "WITHSCORES")
+                command("ZREVRANGE", f"{prefix}nx:{item}", 0, -1, "WITHSCORES")
             for item in session if knn else ():
-                pipe.execute_command("ZREVRANGE", f"{prefix}is:{item}", 0, cfg.sknn_sample - 1, "WITHSCORES")
+                command("ZREVRANGE", f"{prefix}is:{item}", 0, cfg.sknn_sample - 1, "WITHSCORES")
             first = pipe.execute()
             n_windows = len(cfg.trending_windows_s)
             trending = {w: _pairs(first[1 + j]) for j, w in enumerate(cfg.trending_windows_s)}
