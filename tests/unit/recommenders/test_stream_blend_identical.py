@@ -19,6 +19,7 @@ from recsys_platform.recommenders.stream_blend import (
     _signal_scores,
     blend,
     columns,
+    context_features,
     weight_vector,
 )
 from recsys_platform.streaming.events import StreamSignals
@@ -74,12 +75,16 @@ def reference_blend(
     n: int,
     exclude: Collection[str] = (),
     include: Sequence[str] | None = None,
+    ranker: Any = None,
+    lengths: tuple[int, int] = (0, 0),
 ) -> list[BlendedItem]:
     items, matrix = reference_columns(model_items, signals, names, exclude, include=include)
     if not items:
         return []
     w = weight_vector(weights, names)
     score = matrix @ w
+    if ranker is not None:
+        score = ranker.score(matrix, context_features(items, model_items, *lengths), score)
     best = np.lexsort((np.arange(len(items)), -score))[:n]
     by_model = {s.item_id: s for s in model_items}
     out = []
@@ -127,6 +132,13 @@ def _case(rng: random.Random) -> tuple[list[BlendedItem], StreamSignals, dict[st
     return model, signals, weights
 
 
+class _Correction:
+    """Stands in for ``StreamRanker``: any deterministic correction of the linear blend."""
+
+    def score(self, matrix: Any, context: Any, linear: Any) -> Any:
+        return linear + 0.1 * matrix[:, ::-1].cumsum(axis=1)[:, -1] - 0.01 * context.sum(axis=1)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_vectorised_blend_equals_the_element_wise_one(seed: int) -> None:
     rng = random.Random(seed)
@@ -136,8 +148,11 @@ def test_vectorised_blend_equals_the_element_wise_one(seed: int) -> None:
     names = rng.choice([NAMES, NAMES[:3], [], ["trending_900"]])
     n = rng.choice([1, 10, 100, 1000])
     include = rng.sample(all_items, min(len(all_items), 30)) if rng.random() < 0.3 else None
-    got = blend(model, signals, weights, names, n, exclude, include=include)
-    assert got == reference_blend(model, signals, weights, names, n, exclude, include=include)
+    ranker = _Correction() if seed % 3 == 0 else None
+    lengths = (rng.randint(0, 50), rng.randint(0, 10))
+    got = blend(model, signals, weights, names, n, exclude, include=include, ranker=ranker, lengths=lengths)
+    expected = reference_blend(model, signals, weights, names, n, exclude, include, ranker, lengths)
+    assert got == expected
     items, matrix = columns(model, signals, names, exclude, include=include)
     ref_items, ref_matrix = reference_columns(model, signals, names, exclude, include=include)
     assert items == ref_items
