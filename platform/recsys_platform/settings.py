@@ -199,6 +199,8 @@ class ControlPlaneSettings(BaseSettings):
     """Feast: onboarding applies each tenant's project."""
     provision_feature_store: bool = True
     """Create and remove tenants' Feast projects (off for a control plane without Feast)."""
+    stream_group_id: str = "recsys-stream"
+    """The stream processor's consumer group, whose lag ``GET /v1/tenants/{id}/lag`` reports."""
     mlflow: MlflowSettings = MlflowSettings()
     """Model registry: per-tenant registered models, champion/challenger aliases."""
     kfp: KfpSettings = KfpSettings()

@@ -69,6 +69,9 @@ def build_provisioners(settings: ControlPlaneSettings) -> list[Provisioner]:
         from recsys_platform.streaming.wiring import item_stats_for
 
         provisioners.append(ItemStatsProvisioner(item_stats_for(settings.feature_store)))
+        from recsys_platform.provisioning.offline_store import OfflineStoreProvisioner
+
+        provisioners.append(OfflineStoreProvisioner(settings.feature_store))
     if settings.mlflow.provision:
         from recsys_platform.provisioning.mlflow_registry import MlflowRegistryProvisioner
 
@@ -155,6 +158,8 @@ def create_app(
             app.state.deployments.close()
             if redis_changes is not None:
                 redis_changes.close()
+            if getattr(app.state, "event_log", None) is not None:
+                app.state.event_log.close()
             for p in active:
                 close = getattr(p, "close", None)
                 if close is not None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kafka.errors as kerr
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError
 from kafka.net.compat import KafkaNetClient
@@ -55,6 +55,16 @@ def _quietly(close: Any) -> None:
         close()
     except Exception:
         log.debug("closing a kafka client failed", exc_info=True)
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """A field of a kafka-python metadata entry (dicts or objects, depending on the version)."""
+    for name in names:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        if hasattr(obj, name):
+            return getattr(obj, name)
+    return None
 
 
 def _consumed(r: Any) -> ConsumedRecord:
@@ -280,6 +290,31 @@ class KafkaEventLog:
         client = self._create("consumer", KafkaConsumer, **config)
         return KafkaEventConsumer(client, pattern, self._timeout_ms)
 
+    def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """See :meth:`EventLog.group_lag` (log end minus committed offset, per topic)."""
+        from kafka.admin import OffsetSpec
+
+        def call(admin: Any) -> dict[str, int]:
+            described = admin.describe_topics(list(topics))
+            tps = [
+                TopicPartition(_field(t, "name", "topic"), _field(p, "partition_index", "partition"))
+                for t in described
+                if not _field(t, "error_code", "error_code")
+                for p in _field(t, "partitions", "partitions")
+            ]
+            if not tps:
+                return {}
+            ends = admin.list_partition_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
+            committed = admin.list_group_offsets({group_id: tps}).get(group_id, {})
+            lag: dict[str, int] = dict.fromkeys({tp.topic for tp in tps}, 0)
+            for tp in tps:
+                done = committed.get(tp)
+                position = done.offset if done is not None and done.offset >= 0 else 0
+                lag[tp.topic] += max(0, ends[tp].offset - position)
+            return lag
+
+        return dict(self._admin_call("group lag", call))
+
     def check(self) -> None:
         """Raise :class:`EventLogUnavailable` unless a broker answers a metadata request."""
         self._admin_call("check", lambda a: a.describe_cluster())
@@ -304,6 +339,39 @@ class KafkaEventConsumer:
         # kafka-python logs assignments; nothing is committed when partitions are revoked,
         # since the caller may not have stored what poll returned (at-least-once).
         self._consumer.subscribe(pattern=pattern)
+        self._held: dict[Any, float] = {}  # paused partition -> monotonic time to resume it
+
+    def hold(self, positions: Mapping[tuple[str, int], int], seconds: float) -> None:
+        """See :meth:`EventConsumer.hold` (seek back, then pause the partitions).
+
+        A partition that moves to another member meanwhile starts there at the committed
+        offset, which never passed the held records.
+        """
+        until = time.monotonic() + seconds
+        assigned = self._consumer.assignment()
+        for (topic, partition), offset in positions.items():
+            tp = TopicPartition(topic, partition)
+            if tp not in assigned:
+                continue
+            try:
+                self._consumer.seek(tp, offset)
+                self._consumer.pause(tp)
+            except (KafkaError, AssertionError, ValueError) as exc:  # revoked in between
+                log.info("could not hold %s: %s", tp, exc)
+                continue
+            self._held[tp] = until
+
+    def _resume_due(self) -> None:
+        if not self._held:
+            return
+        now = time.monotonic()
+        due = [tp for tp, until in self._held.items() if until <= now]
+        for tp in due:
+            del self._held[tp]
+        assigned = self._consumer.assignment()
+        due = [tp for tp in due if tp in assigned]
+        if due:
+            self._consumer.resume(*due)
 
     def poll(self, max_records: int = 500, timeout_s: float = 0.1) -> list[ConsumedRecord]:
         """Records after the current position, oldest first per partition ([] on timeout).
@@ -311,6 +379,7 @@ class KafkaEventConsumer:
         While the group rebalances this waits up to ``REBALANCE_WAIT_S`` (or ``timeout_s``
         if longer) for the rebalance to finish, then returns ``[]``.
         """
+        self._resume_due()
         started = time.monotonic()
         timeout_ms = int(timeout_s * 1000)
         while True:

@@ -21,7 +21,7 @@ Semantics every adapter keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -77,6 +77,12 @@ class EventConsumer(Protocol):
         """Commit the position after every record returned by ``poll`` so far."""
         ...
 
+    def hold(self, positions: Mapping[tuple[str, int], int], seconds: float) -> None:
+        """Rewind each ``(topic, partition)`` to its offset and return nothing more from it for
+        ``seconds``; the next :meth:`commit` stores that offset. How one tenant whose store
+        fails is paused without holding back the other tenants' partitions."""
+        ...
+
     def lag(self) -> dict[str, int]:
         """Records not yet consumed by this group, per topic (log end minus position).
 
@@ -105,6 +111,11 @@ class EventLog(Protocol):
     def consumer(self, group_id: str, topic_pattern: str) -> EventConsumer:
         """A group consumer of every topic whose full name matches ``topic_pattern`` (a
         regular expression), including topics created after the consumer started."""
+        ...
+
+    def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """Records of each existing topic not yet committed by ``group_id`` (log end minus the
+        group's committed offset; a topic the group never committed counts whole)."""
         ...
 
     def check(self) -> None:

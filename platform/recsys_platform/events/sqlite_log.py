@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from recsys_platform.events.log import AppendResult, ConsumedRecord, EventLogUnavailable, OutgoingRecord
@@ -185,6 +185,20 @@ class SqliteEventLog:
         except sqlite3.Error as exc:
             raise _unavailable("consumer", exc) from exc
 
+    def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """See :meth:`EventLog.group_lag`."""
+        try:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT t.name, t.next_offset - coalesce(o.next_offset, 0) FROM event_topics t"
+                    " LEFT JOIN event_consumer_offsets o ON o.topic = t.name AND o.group_id = ?"
+                    f" WHERE t.name IN ({','.join('?' * len(topics))})",
+                    (group_id, *topics),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise _unavailable("group_lag", exc) from exc
+        return {name: max(0, int(lag)) for name, lag in rows}
+
     def check(self) -> None:
         """Raise :class:`EventLogUnavailable` unless the database can be read."""
         try:
@@ -210,17 +224,39 @@ class SqliteEventConsumer:
         self._uncommitted: set[str] = set()
         self._caught_up_at: int | None = None  # data_version when the last poll read everything
         self._turn = 0  # rotates the topic read first, so no topic starves
+        self._created: dict[str, int] = {}  # created_ms of each topic seen, to notice a re-creation
+        self._held: dict[str, float] = {}  # topic -> monotonic time until which it is not read
 
     def _topics(self) -> list[tuple[str, int]]:
-        """(name, log end) of every topic whose whole name matches, re-read each time."""
-        rows = self._conn.execute("SELECT name, next_offset FROM event_topics ORDER BY name").fetchall()
+        """(name, log end) of every topic whose whole name matches, re-read each time.
+
+        A topic deleted and created again (a tenant purged, its id onboarded again) starts
+        at offset 0: the position held for the old topic is dropped, or the new owner's
+        first records (as many as the old topic held) would be skipped.
+        """
+        rows = self._conn.execute(
+            "SELECT name, next_offset, created_ms FROM event_topics ORDER BY name"
+        ).fetchall()
         found = []
-        for name, end in rows:
+        seen: dict[str, int] = {}
+        for name, end, created_ms in rows:
             if name not in self._matches:
                 self._matches[name] = self._pattern.fullmatch(name) is not None
             if self._matches[name]:
+                seen[name] = created_ms
+                if self._created.get(name, created_ms) != created_ms or self._positions.get(name, 0) > end:
+                    self._forget(name)
                 found.append((name, end))
+        for name in [n for n in self._created if n not in seen]:
+            self._forget(name)
+        self._created.update(seen)
         return found
+
+    def _forget(self, topic: str) -> None:
+        self._positions.pop(topic, None)
+        self._uncommitted.discard(topic)
+        self._created.pop(topic, None)
+        self._held.pop(topic, None)
 
     def _position(self, topic: str) -> int:
         if topic not in self._positions:
@@ -238,7 +274,10 @@ class SqliteEventConsumer:
             self._turn = (self._turn + 1) % len(topics)
             topics = topics[self._turn :] + topics[: self._turn]
         out: list[ConsumedRecord] = []
+        now = time.monotonic()
         for topic, end in topics:
+            if self._held.get(topic, 0.0) > now:
+                continue
             position = self._position(topic)
             if position >= end or len(out) >= max_records:
                 continue
@@ -262,8 +301,10 @@ class SqliteEventConsumer:
                 version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
                 if version != self._caught_up_at:
                     records = self._read(max_records)
-                    # A full batch may have left records behind: read again next time.
-                    self._caught_up_at = version if len(records) < max_records else None
+                    # A full batch (or a held topic) may have left records behind: read again.
+                    caught_up = len(records) < max_records and not self._held
+                    self._caught_up_at = version if caught_up else None
+                    self._held = {t: until for t, until in self._held.items() if until > time.monotonic()}
                     if records:
                         return records
                 remaining = deadline - time.monotonic()
@@ -277,18 +318,33 @@ class SqliteEventConsumer:
         """Store the position after every record returned by ``poll`` so far."""
         if not self._uncommitted:
             return
-        rows = [(self._group_id, topic, self._positions[topic]) for topic in sorted(self._uncommitted)]
+        rows = [
+            (self._group_id, topic, self._positions[topic], topic, self._created.get(topic, -1))
+            for topic in sorted(self._uncommitted)
+        ]
         try:
             with _Transaction(self._conn) as conn:
+                # Only for the topic this position belongs to: one deleted (and maybe created
+                # again) since it was read must not inherit the old topic's position.
                 conn.executemany(
                     "INSERT INTO event_consumer_offsets (group_id, topic, partition, next_offset)"
-                    " VALUES (?, ?, 0, ?) ON CONFLICT (group_id, topic, partition)"
+                    " SELECT ?, ?, 0, ? WHERE EXISTS (SELECT 1 FROM event_topics"
+                    " WHERE name = ? AND created_ms = ?) ON CONFLICT (group_id, topic, partition)"
                     " DO UPDATE SET next_offset = excluded.next_offset",
                     rows,
                 )
         except sqlite3.Error as exc:
             raise _unavailable("commit", exc) from exc
         self._uncommitted.clear()
+
+    def hold(self, positions: Mapping[tuple[str, int], int], seconds: float) -> None:
+        """See :meth:`EventConsumer.hold`."""
+        until = time.monotonic() + seconds
+        for (topic, _partition), offset in positions.items():
+            self._positions[topic] = offset
+            self._uncommitted.add(topic)
+            self._held[topic] = until
+        self._caught_up_at = None
 
     def lag(self) -> dict[str, int]:
         """Log end minus position per matching topic."""

@@ -7,6 +7,7 @@ happens inside the functions here, never at import time.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 from datetime import timedelta
@@ -196,6 +197,7 @@ class FeastStores:
     def __init__(self, settings: FeatureStoreSettings) -> None:
         self.settings = settings
         self._stores: dict[str, Any] = {}
+        self._files: dict[str, int] = {}  # a descriptor of each tenant's SQLite online-store file
         self._lock = threading.Lock()
         #: Held around every use of a store when its SQLite connection is shared by threads.
         self.online_lock: threading.RLock | None = (
@@ -210,6 +212,9 @@ class FeastStores:
                 (building the store would leave an empty one behind).
         """
         store = self._stores.get(tenant_id)
+        if store is not None and self.online_lock is not None and self._replaced(tenant_id):
+            self.evict(tenant_id)
+            store = None
         if store is not None:
             return store
         if (
@@ -230,10 +235,33 @@ class FeastStores:
                 self._stores[tenant_id] = store
             return store
 
+    def _replaced(self, tenant_id: str) -> bool:
+        """Whether the tenant's SQLite online-store file was deleted since the cached store
+        opened it (the tenant was purged, maybe onboarded again, by another process): a
+        connection to a deleted file reads the old owner's rows and fails writes as a
+        "readonly database". A descriptor of the file is held, so one ``fstat`` tells (and
+        the inode cannot be reused by the new file meanwhile)."""
+        fd = self._files.get(tenant_id)
+        if fd is None:
+            try:
+                self._files[tenant_id] = os.open(
+                    self.settings.sqlite_dir / f"{project_name(tenant_id)}.db", os.O_RDONLY
+                )
+            except FileNotFoundError:
+                pass  # not created yet: Feast creates it on first use
+            return False
+        return os.fstat(fd).st_nlink == 0
+
+    def _forget_file(self, tenant_id: str) -> None:
+        fd = self._files.pop(tenant_id, None)
+        if fd is not None:
+            os.close(fd)
+
     def evict(self, tenant_id: str) -> None:
         """Forget the tenant's store and close its online-store connection."""
         with self._lock:
             store = self._stores.pop(tenant_id, None)
+            self._forget_file(tenant_id)
         if store is not None:
             _release(store)
 
@@ -241,6 +269,8 @@ class FeastStores:
         """Close every cached store."""
         with self._lock:
             stores, self._stores = list(self._stores.values()), {}
+            for tenant_id in list(self._files):
+                self._forget_file(tenant_id)
         for store in stores:
             _release(store)
 

@@ -143,6 +143,9 @@ class FeastUserFeatureStore:
         except Exception as exc:
             if _unknown_view(exc):
                 raise NotFound(f"tenant {tenant_id!r} has no Feast project ({exc!r})") from exc
+            # Reopen next time: a tenant purged and onboarded again by another process leaves
+            # this one holding a connection to a deleted SQLite file ("readonly database").
+            self._stores.evict(tenant_id)
             raise DependencyUnavailable(
                 f"feature store: {what} of tenant {tenant_id!r} failed: {type(exc).__name__}: {exc}"
             ) from exc

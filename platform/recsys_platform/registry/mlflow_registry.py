@@ -174,8 +174,43 @@ class MlflowModelRegistry:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
         experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None and experiment.lifecycle_stage != "deleted":
+        if experiment is None:
+            return
+        self._delete_artifacts(experiment)
+        if experiment.lifecycle_stage != "deleted":
             self.client.delete_experiment(experiment.experiment_id)
+
+    def _delete_artifacts(self, experiment: Any) -> None:
+        """Delete every run (and its artifacts) and the experiment's artifact folder (logged
+        models live there): the tracking store keeps only tombstones of deleted runs, so a
+        tenant re-created with this id finds none of the old owner's models or files."""
+        from mlflow.entities import ViewType
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        def wipe(uri: str | None) -> None:
+            if not uri:
+                return
+            try:
+                get_artifact_repository(uri).delete_artifacts()  # type: ignore[no-untyped-call]
+            except FileNotFoundError:
+                pass  # gone already
+
+        page_token = None
+        while True:
+            runs = self.client.search_runs(
+                [experiment.experiment_id],
+                run_view_type=ViewType.ALL,
+                max_results=1000,
+                page_token=page_token,
+            )
+            for run in runs:
+                wipe(run.info.artifact_uri)
+                if run.info.lifecycle_stage != "deleted":
+                    self.client.delete_run(run.info.run_id)
+            page_token = runs.token
+            if not page_token:
+                break
+        wipe(experiment.artifact_location)
 
     def register(
         self,

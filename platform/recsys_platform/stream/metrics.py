@@ -37,3 +37,15 @@ class StreamMetrics:
             ["target"],
             registry=registry,
         )
+        self.tenant_paused = Gauge(
+            "recsys_stream_tenant_paused",
+            "1 while a tenant's processing is held after a failed write (the others go on).",
+            ["tenant"],
+            registry=registry,
+        )
+        self.tenant_failures = Counter(
+            "recsys_stream_tenant_write_failures_total",
+            "Failed writes per tenant and target (features, offline, item_stats, dead_letter).",
+            ["tenant", "target"],
+            registry=registry,
+        )

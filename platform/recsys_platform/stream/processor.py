@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry import propagate, trace
 
 from recsys_platform.bandit.loop import BanditLoop
+from recsys_platform.errors import DependencyUnavailable, NotFound
 from recsys_platform.events.log import (
     ConsumedRecord,
     EventConsumer,
@@ -110,6 +111,7 @@ class StreamProcessor:
             events_topic_pattern(topic_prefix, impressions=attribution is not None or bandit is not None),
         )
         self._last_lag_update = 0.0
+        self._paused: dict[str, tuple[int, str, float]] = {}  # tenant -> (failures, error, since)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -165,6 +167,10 @@ class StreamProcessor:
                 self._take_impression(record, impressions, dead)
                 continue
             tenant_id, env, reason = self._decode(record)
+            if env is None and tenant_id is not None and reason == _INACTIVE:
+                # The tenant is gone (purged; its topics and dead-letter topic with it).
+                self._metrics.events.labels(tenant_id, "dropped_inactive_tenant").inc()
+                continue
             if env is None:
                 self._metrics.events.labels(tenant_id or "unknown", "dead_letter").inc()
                 if tenant_id is not None:
@@ -178,20 +184,18 @@ class StreamProcessor:
                 continue
             by_tenant[tenant_id or env.tenant_id].envelopes.append((record, env))
 
-        for tenant_id, batch in by_tenant.items():
-            self._with_retries("features", partial(self._apply_features, tenant_id, batch))
-            self._with_retries("offline", partial(self._append_offline, tenant_id, batch))
-            if self._item_stats is not None:
-                self._with_retries("item_stats", partial(self._apply_item_stats, tenant_id, batch))
+        # Each tenant's writes succeed or fail on their own: a tenant whose store fails is
+        # held (its partitions rewound and paused, retried after a backoff), the others go on.
+        held: set[str] = set()
+        for tenant_id in dict.fromkeys([*by_tenant, *dead]):
+            if not self._apply_tenant(tenant_id, by_tenant.get(tenant_id), dead.get(tenant_id, [])):
+                held.add(tenant_id)
         if self._attribution is not None or self._bandit is not None:
-            clicks = [(t, env.event) for t, b in by_tenant.items() for _, env in b.envelopes]
+            clicks = [(t, env.event) for t, b in by_tenant.items() if t not in held for _, env in b.envelopes]
             if self._attribution is not None:
                 self._with_retries("attribution", partial(self._attribution.apply, impressions, clicks))
             if self._bandit is not None:
                 self._with_retries("bandit_rewards", partial(self._bandit.apply, impressions, clicks))
-        for tenant_id, letters in dead.items():
-            dlq = topic_name(self._prefix, tenant_id, "dead-letter")
-            self._with_retries("dead_letter", partial(self._append_dead, dlq, letters))
         try:
             self._consumer.commit()
         except EventLogUnavailable as exc:
@@ -199,6 +203,134 @@ class StreamProcessor:
             log.warning("commit failed; the batch will be redelivered: %s", exc.detail)
         self._metrics.batch_seconds.observe(time.perf_counter() - start)
         return len(records)
+
+    # -- per-tenant isolation -------------------------------------------------------------
+
+    def _apply_tenant(
+        self, tenant_id: str, batch: _TenantBatch | None, letters: list[OutgoingRecord]
+    ) -> bool:
+        """All writes of one tenant's share of the batch; False if the tenant is now held.
+
+        A transient failure (store down, read-only file, timeout) is retried a few times at
+        once, then the tenant's partitions are rewound to its first record of this batch
+        and paused for a backoff; the other tenants' records are committed meanwhile. A
+        record that fails on its own with a non-transient error (a poison record) is
+        dead-lettered with the reason, and the tenant's other records are applied.
+        """
+        records = [r for r, _ in batch.envelopes] if batch else []
+        records += [_source_of(letter) for letter in letters]
+        try:
+            self._tenant_writes(tenant_id, batch, letters)
+        except _Abandoned:
+            raise
+        except Exception as exc:
+            if batch is not None and not _transient(exc) and len(batch.envelopes) > 0:
+                try:
+                    self._isolate_poison(tenant_id, batch, letters)
+                    self._tenant_ok(tenant_id)
+                    return True
+                except _Abandoned:
+                    raise
+                except Exception as again:
+                    exc = again
+            self._hold_tenant(tenant_id, records, exc)
+            return False
+        self._tenant_ok(tenant_id)
+        return True
+
+    def _tenant_writes(
+        self, tenant_id: str, batch: _TenantBatch | None, letters: list[OutgoingRecord]
+    ) -> None:
+        if batch is not None and batch.envelopes:
+            self._quick_retries(tenant_id, "features", partial(self._apply_features, tenant_id, batch))
+            self._quick_retries(tenant_id, "offline", partial(self._append_offline, tenant_id, batch))
+            if self._item_stats is not None:
+                self._quick_retries(
+                    tenant_id, "item_stats", partial(self._apply_item_stats, tenant_id, batch)
+                )
+        if letters:
+            dlq = topic_name(self._prefix, tenant_id, "dead-letter")
+            self._quick_retries(tenant_id, "dead_letter", partial(self._append_dead, dlq, letters))
+
+    def _quick_retries(self, tenant_id: str, target: str, action: Callable[[], object]) -> None:
+        delay = 0.05
+        for attempt in range(TENANT_QUICK_RETRIES + 1):
+            try:
+                action()
+                return
+            except Exception as exc:
+                self._metrics.retries.labels(target).inc()
+                self._metrics.tenant_failures.labels(tenant_id, target).inc()
+                if attempt == TENANT_QUICK_RETRIES or not _transient(exc):
+                    raise _TenantWriteFailed(target, exc) from exc
+                log.warning("write to %s of tenant %s failed; retrying: %s", target, tenant_id, exc)
+                if self._stop.wait(delay):
+                    raise _Abandoned() from exc
+                delay *= 2
+
+    def _isolate_poison(self, tenant_id: str, batch: _TenantBatch, letters: list[OutgoingRecord]) -> None:
+        """Apply the records one at a time; the ones failing alone with a non-transient error
+        go to the tenant's dead-letter topic, a transient error holds the tenant."""
+        poison: list[OutgoingRecord] = []
+        for record, env in batch.envelopes:
+            try:
+                self._tenant_writes(tenant_id, _TenantBatch([(record, env)]), [])
+            except _TenantWriteFailed as exc:
+                if _transient(exc.cause):
+                    raise
+                log.error("poison record of tenant %s dead-lettered: %s", tenant_id, exc.cause)
+                self._metrics.events.labels(tenant_id, "dead_letter").inc()
+                poison.append(
+                    _dead_letter(record, f"processing failed in {exc.target}: {exc.cause!r}"[:2000])
+                )
+        self._tenant_writes(tenant_id, None, [*letters, *poison])
+
+    def _hold_tenant(self, tenant_id: str, records: list[ConsumedRecord], exc: Exception) -> None:
+        failures = self._paused.get(tenant_id, (0, "", 0.0))[0] + 1
+        seconds = min(self._backoff_max, 0.1 * 2 ** (failures - 1))
+        first: dict[tuple[str, int], int] = {}
+        for r in records:
+            key = (r.topic, r.partition)
+            first[key] = min(first.get(key, r.offset), r.offset)
+        self._consumer.hold(first, seconds)
+        since = self._paused.get(tenant_id, (0, "", time.time()))[2]
+        self._paused[tenant_id] = (failures, f"{type(exc).__name__}: {exc}"[:500], since)
+        self._metrics.tenant_paused.labels(tenant_id).set(1)
+        log.warning(
+            "tenant %s paused for %.2fs after %d failed attempt(s); other tenants go on: %s",
+            tenant_id,
+            seconds,
+            failures,
+            exc,
+        )
+
+    def _tenant_ok(self, tenant_id: str) -> None:
+        if self._paused.pop(tenant_id, None) is not None:
+            self._metrics.tenant_paused.labels(tenant_id).set(0)
+            log.info("tenant %s resumed", tenant_id)
+
+    def paused_tenants(self) -> dict[str, dict[str, object]]:
+        """Tenants whose processing is held after a failure: attempts, last error, since."""
+        return {
+            t: {"failures": n, "error": error, "since": datetime.fromtimestamp(since, UTC).isoformat()}
+            for t, (n, error, since) in sorted(self._paused.items())
+        }
+
+    def check_tenants(self) -> None:
+        """Readiness: raise naming the tenants that are held (the others are processed)."""
+        paused = self.paused_tenants()
+        if paused:
+            detail = "; ".join(f"{t}: {p['error']}" for t, p in paused.items())
+            raise RuntimeError(f"processing paused for {len(paused)} tenant(s): {detail}")
+
+    def tenant_lag(self) -> dict[str, int]:
+        """Records not yet processed per tenant (its events and impressions topics)."""
+        out: dict[str, int] = {}
+        for topic, lag in self._consumer.lag().items():
+            tenant = _tenant_of(topic, self._prefix) or _tenant_of(topic, self._prefix, "impressions")
+            if tenant is not None:
+                out[tenant] = out.get(tenant, 0) + lag
+        return out
 
     def _take_impression(
         self, record: ConsumedRecord, out: list[Impression], dead: dict[str, list[OutgoingRecord]]
@@ -227,7 +359,7 @@ class StreamProcessor:
         if env.tenant_id != tenant_id:
             return tenant_id, None, f"tenant_id '{env.tenant_id}' does not match topic tenant"
         if self._directory.tenant(tenant_id) is None:
-            return tenant_id, None, f"unknown or inactive tenant '{tenant_id}'"
+            return tenant_id, None, _INACTIVE
         return tenant_id, env, ""
 
     def _apply_features(self, tenant_id: str, batch: _TenantBatch) -> None:
@@ -345,6 +477,9 @@ class StreamProcessor:
         if now - self._last_lag_update < 1.0:
             return
         self._last_lag_update = now
+        for tenant_id in list(self._paused):  # a tenant deleted while held is not waited for
+            if self._directory.tenant(tenant_id) is None:
+                self._tenant_ok(tenant_id)
         try:
             for topic, lag in self._consumer.lag().items():
                 self._metrics.lag.labels(topic).set(lag)
@@ -354,6 +489,35 @@ class StreamProcessor:
 
 class _Abandoned(Exception):
     """Raised out of a batch when stopping during retries (offsets stay uncommitted)."""
+
+
+class _TenantWriteFailed(Exception):
+    def __init__(self, target: str, cause: Exception) -> None:
+        super().__init__(f"{target}: {type(cause).__name__}: {cause}")
+        self.target, self.cause = target, cause
+
+
+_INACTIVE = "unknown or inactive tenant"
+#: Immediate retries of a tenant's write before the tenant is held with a backoff.
+TENANT_QUICK_RETRIES = 2
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a failure is the store's (retry later), not the record's (dead-letter it)."""
+    if isinstance(exc, _TenantWriteFailed):
+        return _transient(exc.cause)
+    # NotFound: the tenant's project is gone or not there yet (deleted, re-created), not a record's fault
+    if isinstance(exc, (DependencyUnavailable, NotFound, OSError, TimeoutError, ConnectionError)):
+        return True
+    module = type(exc).__module__
+    return module.startswith(("sqlite3", "redis", "kafka", "sqlalchemy", "botocore"))
+
+
+def _source_of(letter: OutgoingRecord) -> ConsumedRecord:
+    """The consumed record a dead letter was made of (its position is in a header)."""
+    source = dict(letter.headers)["recsys-dlq-source"].decode()
+    topic, partition, offset = source.rsplit("/", 2)
+    return ConsumedRecord(topic, int(partition), int(offset), letter.value, letter.key, (), 0)
 
 
 def _tenant_of(topic: str, prefix: str, kind: str = "events") -> str | None:

@@ -72,6 +72,7 @@ def build_processor(
     ]
     if item_stats is not None:
         checks.append(ReadinessCheck("item_stats", item_stats.check))
+    checks.append(ReadinessCheck("tenants", processor.check_tenants))
     return processor, checks
 
 

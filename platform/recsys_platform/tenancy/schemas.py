@@ -99,6 +99,15 @@ class TenantList(BaseModel):
     items: list[TenantPublic]
 
 
+class TenantLag(BaseModel):
+    """How far the stream processor is behind on a tenant's topics."""
+
+    tenant_id: str
+    consumer_group: str
+    topics: dict[str, int] = Field(description="Records not yet processed (committed), per topic.")
+    total: int = Field(description="Sum over the tenant's topics.")
+
+
 class ApiKeyCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     scopes: list[Scope] = Field(min_length=1, max_length=len(ALL_SCOPES))

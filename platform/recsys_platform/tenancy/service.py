@@ -65,6 +65,12 @@ class TenantService:
         now = utcnow()
         with transaction(self._sessions) as s:
             existing = s.get(Tenant, spec.id, with_for_update=True)
+            if existing is not None and existing.status == "deleting":
+                raise Conflict(
+                    f"tenant '{spec.id}' is being deleted and its data is not purged yet; the id can "
+                    "be reused once DELETE /v1/tenants/{id} has completed (repeat it to resume the purge)",
+                    [FieldError("id", "purge of the previous tenant with this id is not complete")],
+                )
             if existing is not None and existing.status != "deleted":
                 raise Conflict(f"tenant '{spec.id}' already exists", [FieldError("id", "already exists")])
             if existing is not None:  # a purged tenant's id may be reused
@@ -191,7 +197,9 @@ class TenantService:
             resources = [(r.provisioner, ResourceRef(r.kind, r.name)) for r in tenant.resources]
         self._announce(tenant_id)  # its keys stop working on the gateways now, not after the purge
         by_name = {p.name: p for p in self._provisioners}
-        for name in dict.fromkeys(p for p, _ in resources):
+        # Every configured backend purges, also one that recorded nothing for this tenant (a
+        # tenant onboarded before that backend existed still left data in it).
+        for name in dict.fromkeys([*(p for p, _ in resources), *by_name]):
             refs = [ref for p, ref in resources if p == name]
             provisioner = by_name.get(name)
             if provisioner is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+import threading
+
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from recsys_platform.control_plane.deps import (
@@ -15,6 +17,7 @@ from recsys_platform.control_plane.deps import (
 from recsys_platform.tenancy.schemas import (
     Principal,
     TenantCreate,
+    TenantLag,
     TenantList,
     TenantPublic,
     TenantUpdate,
@@ -55,6 +58,34 @@ def update_tenant(
 async def delete_tenant(tenant_id: TenantPath, services: ServicesDep, _: PlatformAdminDep) -> TenantPublic:
     """Soft-delete (keys stop at once), then purge resources and catalog; repeat to resume."""
     return await run_in_threadpool(services.tenants.delete, tenant_id)
+
+
+_log_lock = threading.Lock()
+
+
+@router.get("/tenants/{tenant_id}/lag", response_model=TenantLag)
+def tenant_lag(
+    tenant_id: TenantPath, request: Request, services: ServicesDep, _: TenantAdminDep
+) -> TenantLag:
+    """Records of the tenant's events and impressions topics the stream processor has not
+    processed yet (log end minus the processor group's committed offset); 503 if the event
+    log cannot be reached."""
+    from recsys_platform.events.factory import build_event_log
+    from recsys_platform.provisioning.kafka_topics import topic_name
+
+    services.tenants.get(tenant_id)  # 404 for an unknown tenant
+    settings = services.settings
+    with _log_lock:
+        event_log = getattr(request.app.state, "event_log", None)
+        if event_log is None:  # built on first use: the control plane starts without a broker
+            event_log = build_event_log(settings.event_log, client_id="recsys-control-plane-lag")
+            request.app.state.event_log = event_log
+    prefix = settings.event_log.kafka.topic_prefix
+    topics = [topic_name(prefix, tenant_id, kind) for kind in ("events", "impressions")]
+    lag = event_log.group_lag(settings.stream_group_id, topics)
+    return TenantLag(
+        tenant_id=tenant_id, consumer_group=settings.stream_group_id, topics=lag, total=sum(lag.values())
+    )
 
 
 @router.get("/me", response_model=Principal, tags=["auth"])

@@ -1,0 +1,224 @@
+"""Deleting a tenant purges every store, and the id can be onboarded again from empty.
+
+Everything is real: the control plane (its own provisioners, through the API), the gateway,
+the stream processor as ``recsys-stream`` wires it, the event log (Kafka, or the embedded
+SQLite log), the Feast online store (Redis, or SQLite files), the streaming item state, the
+offline Parquet files and a local MLflow registry. Regression for findings 2 and 3 of
+issue 11: the old owner's offline files survived, a re-created id skipped its first events
+(the old topic's length), and the processor retried "attempt to write a readonly database"
+forever, for every tenant.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from recsys_platform.control_plane.app import create_app as create_control_plane
+from recsys_platform.events.factory import build_event_log
+from recsys_platform.features.feast_store import FeastUserFeatureStore
+from recsys_platform.features.state import UserState
+from recsys_platform.offline.parquet_store import OfflineEventStore
+from recsys_platform.settings import ControlPlaneSettings, GatewaySettings, StreamSettings
+from recsys_platform.stream.service import build_processor
+from recsys_platform.streaming.wiring import item_stats_for
+
+from tests.integration.event_path import auth, event, new_prefix
+
+pytestmark = pytest.mark.integration
+ADMIN = {"Authorization": "Bearer purge-admin-token"}
+
+
+@dataclass
+class Platform:
+    control: TestClient
+    gateway: TestClient
+    stream: StreamSettings
+    features: FeastUserFeatureStore
+    offline: OfflineEventStore
+    mlflow_artifacts: Path
+    processor: Any
+
+    def onboard(self, tenant: str) -> str:
+        body = {
+            "id": tenant,
+            "display_name": tenant,
+            "use_case": "news",
+            "quotas": {"events_per_second": 10_000},
+        }
+        response = self.control.post("/v1/tenants", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        key = self.control.post(
+            f"/v1/tenants/{tenant}/api-keys", json={"name": "k", "scopes": ["events:write"]}, headers=ADMIN
+        )
+        assert key.status_code == 201, key.text
+        return str(key.json()["key"])
+
+    def send(self, key: str, events: list[dict[str, Any]]) -> None:
+        response = self.gateway.post("/v1/events", json={"events": events}, headers=auth(key))
+        assert response.status_code == 200, response.text
+        assert all(r["status"] == "accepted" for r in response.json()["results"]), response.text
+
+    def wait_for(
+        self, tenant: str, user: str, predicate: Callable[[UserState | None], bool], timeout: float = 30.0
+    ) -> UserState | None:
+        deadline = time.monotonic() + timeout
+        state: UserState | None = None
+        while time.monotonic() < deadline:
+            try:
+                state = self.features.read(tenant, user)
+            except Exception:  # the project may be between purge and re-creation
+                state = None
+            if predicate(state):
+                return state
+            time.sleep(0.05)
+        raise AssertionError(f"features of {tenant}/{user} never matched; last: {state}")
+
+
+@contextmanager
+def platform(tmp: Path, backend: str, kafka: str | None, redis_url: str | None) -> Iterator[Platform]:
+    prefix = new_prefix()
+    db = f"sqlite:///{tmp / 'platform.db'}"
+    event_log: dict[str, Any] = {"backend": backend, "sqlite_path": str(tmp / "events.db")}
+    event_log["kafka"] = {"topic_prefix": prefix, "bootstrap_servers": kafka, "partitions": 2}
+    feature_store: dict[str, Any] = {
+        "online_store": "redis" if redis_url else "sqlite",
+        "redis_url": redis_url,
+        "sqlite_dir": tmp / "feast-online",
+        "registry": tmp / "feast-registry",
+        "offline_root": tmp / "offline",
+    }
+    artifacts = tmp / "mlflow-artifacts"
+    control_settings = ControlPlaneSettings(
+        admin_token="purge-admin-token",
+        database={"url": db},
+        event_log=event_log,
+        feature_store=feature_store,
+        stream_group_id=f"stream-{prefix}",
+        mlflow={"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}", "artifact_root": str(artifacts)},
+    )
+    stream_settings = StreamSettings(
+        database={"url": db},
+        event_log=event_log,
+        feature_store=feature_store,
+        group_id=f"stream-{prefix}",
+        poll_timeout_seconds=0.02,
+        retry_backoff_max_seconds=0.5,
+        metrics_port=0,
+    )
+    gateway_settings = GatewaySettings(database={"url": db}, event_log=event_log, key_cache_seconds=0.5)
+    control = TestClient(create_control_plane(control_settings), raise_server_exceptions=False)
+    with control:
+        processor, checks = build_processor(stream_settings, CollectorRegistry())
+        thread = threading.Thread(target=processor.run, daemon=True)
+        gateway_log = build_event_log(gateway_settings.event_log, client_id="test-gateway")
+        from recsys_platform.gateway.app import create_app as create_gateway
+
+        gateway = TestClient(
+            create_gateway(gateway_settings, event_log=gateway_log), raise_server_exceptions=False
+        )
+        with gateway:
+            thread.start()
+            try:
+                yield Platform(
+                    control,
+                    gateway,
+                    stream_settings,
+                    FeastUserFeatureStore(stream_settings.feature_store),
+                    OfflineEventStore(stream_settings.feature_store.offline_root),
+                    artifacts,
+                    processor,
+                )
+            finally:
+                processor.stop()
+                thread.join(timeout=30)
+        gateway_log.close()
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def plat(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    if request.param == "kafka":
+        kafka = request.getfixturevalue("kafka_bootstrap")
+        redis_url = request.getfixturevalue("redis_url")
+        with platform(tmp_path, "kafka", kafka, redis_url) as p:
+            yield p
+    else:
+        with platform(tmp_path, "sqlite", None, None) as p:
+            yield p
+
+
+def _log_model_artifact(p: Platform, tenant: str) -> Path:
+    """A run with an artifact in the tenant's MLflow experiment, as training leaves one."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=p.control.app.state.services.settings.mlflow.tracking_uri)
+    experiment = client.get_experiment_by_name(f"recsys-{tenant}")
+    assert experiment is not None, "onboarding creates the tenant's experiment"
+    run = client.create_run(experiment.experiment_id)
+    source = p.mlflow_artifacts.parent / "model.txt"
+    source.write_text("old owner's model")
+    client.log_artifact(run.info.run_id, str(source))
+    client.set_terminated(run.info.run_id)
+    folder = Path(run.info.artifact_uri.removeprefix("file://"))
+    assert (folder / "model.txt").is_file()
+    return folder
+
+
+def test_a_purged_id_starts_empty_and_its_new_owners_events_are_applied(plat: Platform) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    shop, other = f"shop-{suffix}", f"other-{suffix}"
+    old_key, other_key = plat.onboard(shop), plat.onboard(other)
+    plat.send(old_key, [event(f"old-{i}", user=f"old-u{i % 2}", item=f"i{i}") for i in range(8)])
+    plat.send(other_key, [event("o-1", user="ann", item="x1")])
+    plat.wait_for(shop, "old-u0", lambda s: s is not None and s.event_count == 4)
+    plat.wait_for(other, "ann", lambda s: s is not None and s.event_count == 1)
+    assert plat.offline.read(shop).num_rows == 8
+    model_folder = _log_model_artifact(plat, shop)
+
+    response = plat.control.delete(f"/v1/tenants/{shop}", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "deleted"
+
+    # every store of the old owner is empty
+    assert not plat.offline.tenant_dir(shop).exists()
+    assert not model_folder.exists(), "the old owner's model artifacts survived the purge"
+    item_stats = item_stats_for(plat.stream.feature_store)
+    try:
+        assert item_stats.watermark(shop) is None
+    finally:
+        item_stats.close()
+
+    new_key = plat.onboard(shop)
+    time.sleep(1.0)  # the gateway's key cache (0.5 s) has forgotten the old key
+    stale = plat.gateway.post("/v1/events", json={"events": [event("stale")]}, headers=auth(old_key))
+    assert stale.status_code == 401, stale.text
+
+    # The new owner's first events are applied: none skipped for the old topic's length,
+    # and the processor did not stall on the old owner's store (the other tenant goes on).
+    plat.send(new_key, [event("new-1", user="new-u", item="n1"), event("new-2", user="new-u", item="n2")])
+    plat.send(other_key, [event("o-2", user="ann", item="x2")])
+    state = plat.wait_for(shop, "new-u", lambda s: s is not None and s.event_count == 2)
+    assert state is not None and state.recent_items == ("n2", "n1")
+    plat.wait_for(other, "ann", lambda s: s is not None and s.event_count == 2)
+    assert plat.features.read(shop, "old-u0") is None, "the old owner's profile came back"
+    assert sorted(plat.offline.read(shop).column("event_id").to_pylist()) == ["e-new-1", "e-new-2"]
+
+    # lag per tenant is an API resource, readable with the tenant's own admin key
+    lag = plat.control.get(f"/v1/tenants/{shop}/lag", headers=ADMIN)
+    assert lag.status_code == 200, lag.text
+    deadline = time.monotonic() + 20
+    while lag.json()["total"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lag = plat.control.get(f"/v1/tenants/{shop}/lag", headers=ADMIN)
+    assert lag.json()["total"] == 0, lag.json()
+    assert set(lag.json()["topics"]) >= {f"{plat.stream.event_log.kafka.topic_prefix}.{shop}.events"}
+    assert plat.processor.paused_tenants() == {}
