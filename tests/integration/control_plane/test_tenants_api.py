@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from recsys_platform.provisioning.ports import ResourceRef, TenantContext
 
+from tests.conftest import AppFactory
 from tests.factories import ADMIN, create_key, create_tenant, key_header, tenant_payload
 
 pytestmark = pytest.mark.integration
@@ -137,6 +139,42 @@ def test_delete_revokes_keys_and_purges_catalog(client: TestClient) -> None:
     create_tenant(client, ADMIN, id="going")
     items = client.get("/v1/tenants/going/catalog/items", headers=ADMIN).json()["items"]
     assert items == []
+
+
+class _FlakyPurge:
+    """A backend whose purge fails until repaired (our own lifecycle logic under test)."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.broken = True
+
+    def provision(self, tenant: TenantContext) -> list[ResourceRef]:
+        return [ResourceRef("thing", tenant.tenant_id)]
+
+    def deprovision(self, tenant_id: str, resources: list[ResourceRef]) -> None:
+        if self.broken:
+            raise OSError("backend down")
+
+    def check(self) -> None:
+        return None
+
+
+def test_an_id_is_reused_only_after_its_purge_completed(make_client: AppFactory) -> None:
+    flaky = _FlakyPurge()
+    with make_client(provisioners=[flaky]) as client:
+        create_tenant(client, ADMIN, id="half-gone")
+        failed = client.delete("/v1/tenants/half-gone", headers=ADMIN)
+        assert failed.status_code == 503 and "repeat the DELETE" in failed.json()["detail"]
+
+        again = client.post("/v1/tenants", json=tenant_payload(id="half-gone"), headers=ADMIN)
+        assert again.status_code == 409, again.text
+        assert "not purged yet" in again.json()["detail"]
+        assert again.json()["errors"][0]["field"] == "id"
+
+        flaky.broken = False
+        assert client.delete("/v1/tenants/half-gone", headers=ADMIN).json()["status"] == "deleted"
+        create_tenant(client, ADMIN, id="half-gone")
 
 
 def test_unknown_tenant_is_404(client: TestClient) -> None:

@@ -29,7 +29,7 @@ from recsys_platform.features.feast_store import FeastUserFeatureStore
 from recsys_platform.features.state import UserState
 from recsys_platform.offline.parquet_store import OfflineEventStore
 from recsys_platform.settings import ControlPlaneSettings, GatewaySettings, StreamSettings
-from recsys_platform.stream.service import build_processor
+from recsys_platform.stream.service import build_processor, health_app
 from recsys_platform.streaming.wiring import item_stats_for
 
 from tests.integration.event_path import auth, event, new_prefix
@@ -47,6 +47,7 @@ class Platform:
     offline: OfflineEventStore
     mlflow_artifacts: Path
     processor: Any
+    health: TestClient
 
     def onboard(self, tenant: str) -> str:
         body = {
@@ -118,7 +119,8 @@ def platform(tmp: Path, backend: str, kafka: str | None, redis_url: str | None) 
     gateway_settings = GatewaySettings(database={"url": db}, event_log=event_log, key_cache_seconds=0.5)
     control = TestClient(create_control_plane(control_settings), raise_server_exceptions=False)
     with control:
-        processor, checks = build_processor(stream_settings, CollectorRegistry())
+        registry = CollectorRegistry()
+        processor, checks = build_processor(stream_settings, registry)
         thread = threading.Thread(target=processor.run, daemon=True)
         gateway_log = build_event_log(gateway_settings.event_log, client_id="test-gateway")
         from recsys_platform.gateway.app import create_app as create_gateway
@@ -137,6 +139,7 @@ def platform(tmp: Path, backend: str, kafka: str | None, redis_url: str | None) 
                     OfflineEventStore(stream_settings.feature_store.offline_root),
                     artifacts,
                     processor,
+                    TestClient(health_app(checks, registry)),
                 )
             finally:
                 processor.stop()
@@ -222,3 +225,49 @@ def test_a_purged_id_starts_empty_and_its_new_owners_events_are_applied(plat: Pl
     assert lag.json()["total"] == 0, lag.json()
     assert set(lag.json()["topics"]) >= {f"{plat.stream.event_log.kafka.topic_prefix}.{shop}.events"}
     assert plat.processor.paused_tenants() == {}
+
+
+def test_a_tenant_whose_store_fails_is_held_alone_and_catches_up_without_losing_events(
+    plat: Platform,
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    broken, healthy = f"broken-{suffix}", f"healthy-{suffix}"
+    broken_key, healthy_key = plat.onboard(broken), plat.onboard(healthy)
+    plat.send(broken_key, [event("b-0", user="bea", item="i0")])
+    plat.wait_for(broken, "bea", lambda s: s is not None and s.event_count == 1)
+
+    # Break the tenant's offline store: its folder becomes a file, so every write fails.
+    folder = plat.offline.tenant_dir(broken)
+    moved = folder.with_name(folder.name + ".aside")
+    folder.rename(moved)
+    folder.write_text("not a folder")
+
+    plat.send(broken_key, [event(f"b-{i}", user="bea", item=f"i{i}") for i in range(1, 6)])
+    for i in range(5):
+        plat.send(healthy_key, [event(f"h-{i}", user="hal", item=f"i{i}")])
+    # the other tenant is applied while the broken one is held
+    plat.wait_for(healthy, "hal", lambda s: s is not None and s.event_count == 5, timeout=20)
+    deadline = time.monotonic() + 20
+    while broken not in plat.processor.paused_tenants() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ready = plat.health.get("/readyz")
+    assert ready.status_code == 503 and broken in ready.json()["checks"]["tenants"]["error"], ready.text
+    assert healthy not in ready.json()["checks"]["tenants"]["error"]
+    metrics = plat.health.get("/metrics").text
+    assert f'recsys_stream_tenant_paused{{tenant="{broken}"}} 1.0' in metrics
+
+    # Repair the store: the held events are applied once, nothing lost, readiness returns.
+    folder.unlink()
+    moved.rename(folder)
+    state = plat.wait_for(broken, "bea", lambda s: s is not None and s.event_count == 6, timeout=30)
+    assert state is not None and len(set(state.applied_event_ids)) == 6
+    expected = sorted(f"e-b-{i}" for i in range(6))
+    deadline = time.monotonic() + 20
+    while sorted(plat.offline.read(broken).column("event_id").to_pylist()) != expected:
+        assert time.monotonic() < deadline, plat.offline.read(broken).column("event_id").to_pylist()
+        time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while plat.health.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert plat.health.get("/readyz").status_code == 200
+    assert f'recsys_stream_tenant_paused{{tenant="{broken}"}} 0.0' in plat.health.get("/metrics").text
