@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,8 @@ EventType = Literal[
 ]  # fmt: skip
 MAX_BATCH = 1000
 MAX_FUTURE = timedelta(minutes=5)
+#: Earliest event time accepted (event times are stored as milliseconds since the epoch).
+MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 ENVELOPE_VERSION = 1
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s\x00]+$")]
@@ -23,7 +26,8 @@ ContextValue = str | int | float | bool
 class Event(BaseModel):
     """One user event. ``event_id`` is the client's idempotency key."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and Infinity are refused (named by field): they are not JSON and poison sums downstream.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")]
     user_id: Id
@@ -42,9 +46,23 @@ class Event(BaseModel):
     def _timestamp(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must include a timezone offset, e.g. 2026-11-28T10:00:00Z")
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00 is before year 1 in UTC
+            raise ValueError(f"is out of range in UTC (earliest {MIN_TIMESTAMP.isoformat()})") from None
+        if value < MIN_TIMESTAMP:
+            raise ValueError(f"is before {MIN_TIMESTAMP.isoformat()}")
         if value > datetime.now(UTC) + MAX_FUTURE:
             raise ValueError("is more than 5 minutes in the future")
+        return value
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _finite_context(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"context['{k}'] must be a finite number, not {v}")
         return value
 
     @field_validator("context")

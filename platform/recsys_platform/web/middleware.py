@@ -113,6 +113,32 @@ class BodySizeLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(scope, send)
             return
+        if declared is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # No length declared (chunked): read up to the limit before the app sees it, so
+            # an oversized body gets a 413 (raised inside the app's read, it became a 400).
+            chunks: list[bytes] = []
+            size, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break  # client went away
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                more = bool(message.get("more_body", False))
+                if size > self.max_bytes:
+                    await self._reject(scope, send)
+                    return
+            body, replayed = b"".join(chunks), False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:

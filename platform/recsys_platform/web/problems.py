@@ -59,7 +59,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        err = RecsysError(str(exc.detail), headers=dict(exc.headers or {}))
+        errors = []
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not UTF-8 (or cannot be read): name the body.
+            errors = [FieldError("body", "cannot be parsed: not UTF-8 encoded JSON")]
+            exc.detail = "body: cannot be parsed: not UTF-8 encoded JSON"
+        err = RecsysError(str(exc.detail), errors, headers=dict(exc.headers or {}))
         err.status = exc.status_code
         err.title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         err.type_slug = f"http-{exc.status_code}"

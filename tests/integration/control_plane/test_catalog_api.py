@@ -181,3 +181,15 @@ def test_delete_item_and_unknown_item(client: TestClient) -> None:
     missing = client.get("/v1/tenants/shop/catalog/items/p1", headers=ADMIN)
     assert missing.status_code == 404
     assert missing.json()["errors"] == [{"field": "item_id", "reason": "unknown"}]
+
+
+def test_an_item_id_with_a_slash_can_be_read_and_deleted(client: TestClient) -> None:
+    create_tenant(client, ADMIN, id="shop")
+    _import(client, "shop", [item("books/978-3"), item("books")])
+    for path in ("books/978-3", "books%2F978-3"):  # plain or percent-encoded
+        got = client.get(f"/v1/tenants/shop/catalog/items/{path}", headers=ADMIN)
+        assert got.status_code == 200, got.text
+        assert got.json()["item_id"] == "books/978-3"
+    assert client.delete("/v1/tenants/shop/catalog/items/books%2F978-3", headers=ADMIN).status_code == 204
+    assert client.get("/v1/tenants/shop/catalog/items/books/978-3", headers=ADMIN).status_code == 404
+    assert client.get("/v1/tenants/shop/catalog/items/books", headers=ADMIN).status_code == 200

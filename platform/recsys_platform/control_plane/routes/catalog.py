@@ -17,6 +17,7 @@ from recsys_platform.catalog.schemas import (
 from recsys_platform.control_plane.deps import ServicesDep, TenantAdminDep, TenantPath
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/catalog", tags=["catalog"])
+# ":path" in the routes: item ids may contain "/" (sent percent-encoded as %2F or plain).
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -53,14 +54,14 @@ def list_items(
     return services.catalog.list_items(tenant_id, limit, cursor)
 
 
-@router.get("/items/{item_id}", response_model=ItemPublic)
+@router.get("/items/{item_id:path}", response_model=ItemPublic)
 def get_item(
     tenant_id: TenantPath, item_id: ItemIdPath, services: ServicesDep, _: TenantAdminDep
 ) -> ItemPublic:
     return services.catalog.get(tenant_id, item_id)
 
 
-@router.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/items/{item_id:path}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_item(
     tenant_id: TenantPath, item_id: ItemIdPath, services: ServicesDep, _: TenantAdminDep
 ) -> Response:

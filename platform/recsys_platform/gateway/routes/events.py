@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import propagate
 from pydantic import TypeAdapter, ValidationError
 
-from recsys_platform.errors import FieldError, QuotaExceeded
+from recsys_platform.errors import FieldError, PayloadTooLarge, QuotaExceeded
 from recsys_platform.events.log import EventLogUnavailable, OutgoingRecord
 from recsys_platform.events.schemas import (
     Event,
@@ -53,6 +53,13 @@ async def post_events(body: EventBatch, caller: CallerDep, services: ServicesDep
     the log acknowledged them. ``event_id`` makes retries safe: duplicates count once."""
     caller.require("events:write")
     quota = caller.quotas.events_per_second
+    if len(body.events) > quota:
+        # The bucket holds at most `quota` events: this batch could never pass, so no Retry-After.
+        raise PayloadTooLarge(
+            f"a batch of {len(body.events)} events can never be accepted: the tenant's events quota "
+            f"is {quota} events/s (its burst); send batches of at most {quota} events",
+            [FieldError("events", f"at most {quota} events per batch under this tenant's quota")],
+        )
     wait = await services.limiter.acquire(
         f"{caller.tenant_id}:events", rate=quota, burst=quota, cost=len(body.events)
     )

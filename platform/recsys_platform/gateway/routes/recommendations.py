@@ -116,10 +116,10 @@ async def recommend(
         )
 
 
-ItemPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
+ItemPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
 
 
-@router.get("/items/{item_id}/similar", response_model=RecommendationResponse)
+@router.get("/items/{item_id:path}/similar", response_model=RecommendationResponse)
 async def similar_items(
     item_id: ItemPath,
     caller: CallerDep,
