@@ -122,7 +122,9 @@ def test_recsys_up_serves_live_recommendations_until_stopped(tmp_path: Path) -> 
         assert body["fallback"] is False and body["model_version"] == "1"
         assert len(body["items"]) == 5 and body["recommendation_id"]
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        # SIGTERM, as a supervisor stops it (Ctrl-C takes the same path): before issue 11 it
+        # had no handler and the model servers were left running under init
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode == 0
     for endpoint in endpoints:  # the model servers stopped with the platform

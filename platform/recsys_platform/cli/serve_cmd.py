@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -75,6 +76,13 @@ def up(
     configure_logging("recsys-up", "WARNING", json_logs=False)
     _quiet_libraries()
     platform = EmbeddedPlatform(embedded_settings(data_dir, port, gateway_port))
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        # SIGTERM (systemd, docker stop, kill) stops like Ctrl-C: model servers, training
+        # pipelines and the services are stopped, none is left running under init.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         platform.start()
     except RuntimeError as exc:

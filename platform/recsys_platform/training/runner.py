@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -54,6 +56,24 @@ class LocalPipelineRunner:
         self.pipeline_root = Path(pipeline_root).resolve()
         self.work_dir = Path(work_dir).resolve()
         self.poll_seconds = poll_seconds
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+
+    def cancel_all(self, grace_seconds: float = 5.0) -> int:
+        """Stop every running pipeline with its kfp executor processes (SIGTERM to the process
+        group, SIGKILL after ``grace_seconds``); returns how many were running."""
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process, signal.SIGKILL)  # executors left after the pipeline exited too
+        return len(running)
 
     def run(self, run_id: str, arguments: dict[str, Any], on_stage: StageCallback) -> PipelineOutcome:
         status_dir = self.work_dir / "status" / run_id
@@ -75,7 +95,7 @@ class LocalPipelineRunner:
         try:
             # kfp.local re-configures logging and print() of its process: keep it in a child
             with log_file.open("wb") as out:
-                code = subprocess.run(
+                process = subprocess.Popen(
                     [
                         sys.executable,
                         "-m",
@@ -89,8 +109,17 @@ class LocalPipelineRunner:
                     ],
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    check=False,
-                ).returncode
+                    # Its own process group: the pipeline and its kfp executors are stopped
+                    # together by cancel_all(), and a Ctrl-C in the terminal reaches only us.
+                    start_new_session=True,
+                )
+                with self._lock:
+                    self._running.add(process)
+                try:
+                    code = process.wait()
+                finally:
+                    with self._lock:
+                        self._running.discard(process)
             if code != 0 or not result_file.exists():
                 stage, reason = _failure(status_dir)
                 if reason is None:
@@ -119,6 +148,13 @@ class LocalPipelineRunner:
                 except Exception:  # a DB hiccup must not stop the run
                     log.warning("recording stage %s failed", current, exc_info=True)
             done.wait(self.poll_seconds)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone
 
 
 def _tail(path: Path, lines: int = 5) -> str:

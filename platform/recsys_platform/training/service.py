@@ -90,8 +90,12 @@ class TrainingService:
         self._worker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking runs; a run in progress finishes in its daemon thread or dies with the process."""
+        """Stop taking runs and cancel a local run in progress (its pipeline and kfp executor
+        processes are stopped; the run is recorded failed at the next start)."""
         self._stop.set()
+        cancel = getattr(self.runner, "cancel_all", None)
+        if cancel is not None:
+            cancel()
         if self._worker is not None:
             self._worker.join(timeout)
 
