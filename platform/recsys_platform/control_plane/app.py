@@ -22,6 +22,7 @@ from recsys_platform.control_plane.routes import (
     guardrails,
     policies,
     tenants,
+    users,
 )
 from recsys_platform.control_plane.routes import training as training_routes
 from recsys_platform.db import migrate
@@ -30,6 +31,7 @@ from recsys_platform.deploy.factory import build_deployment_service
 from recsys_platform.deploy.provisioner import DeploymentsProvisioner
 from recsys_platform.experiments.service import ExperimentService
 from recsys_platform.guardrails.service import GuardrailService
+from recsys_platform.privacy.erasure import ErasureRequests
 from recsys_platform.provisioning.ports import Provisioner
 from recsys_platform.settings import ControlPlaneSettings
 from recsys_platform.tenancy.auth_changes import (
@@ -132,6 +134,7 @@ def create_app(
             sessions, MlflowCheckpoints(settings.mlflow.tracking_uri, settings.mlflow.registry_name_prefix)
         )
         app.state.guardrails = GuardrailService(sessions)
+        app.state.erasures = ErasureRequests(sessions)
         app.state.deployments.restore_in_background()
         threading.Thread(
             target=app.state.services.tenants.upgrade_resources, name="upgrade-tenant-resources", daemon=True
@@ -160,6 +163,8 @@ def create_app(
                 redis_changes.close()
             if getattr(app.state, "event_log", None) is not None:
                 app.state.event_log.close()
+            if getattr(app.state, "user_features", None) is not None:
+                app.state.user_features.close()
             for p in active:
                 close = getattr(p, "close", None)
                 if close is not None:
@@ -181,6 +186,7 @@ def create_app(
             training_routes.router,
             policies.router,
             guardrails.router,
+            users.router,
         ],
         lifespan=lifespan,
         span_processors=span_processors,

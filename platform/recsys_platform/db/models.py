@@ -285,6 +285,20 @@ class GuardrailSetRow(Base):
     surface: Mapped[str] = mapped_column(String(63), primary_key=True)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+class UserErasure(Base):
+    """An end user's data erasure (``DELETE /v1/users/{id}``): the request, when the stream
+    processor completed it, and what it removed from each store. Kept as the audit record."""
+
+    __tablename__ = "user_erasures"
+    __table_args__ = (Index("ix_user_erasures_pending", "completed_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column()
+    requested_by: Mapped[str | None] = mapped_column(String(40), default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 __all__ = [
@@ -302,4 +316,5 @@ __all__ = [
     "Tenant",
     "TrainingRun",
     "TrainingSchedule",
+    "UserErasure",
 ]

@@ -120,6 +120,47 @@ class FeastUserFeatureStore:
             states[user_id] = row_to_state(row)
         return states
 
+    def delete(self, tenant_id: str, user_ids: Sequence[str]) -> int:
+        """Delete the users' online rows (every feature view of the tenant's project); returns
+        how many rows were there. Feast has no delete of one entity, so this goes to the
+        online store under Feast's own key encoding."""
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        def keys(store: Any) -> list[bytes]:
+            version = store.config.entity_key_serialization_version
+            return [
+                serialize_entity_key(
+                    EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=u)]),
+                    entity_key_serialization_version=version,
+                )
+                for u in user_ids
+            ]
+
+        def remove(store: Any, cached: bool) -> int:
+            online = store.provider.online_store
+            project = store.config.project
+            if self._stores.settings.online_store == "redis":
+                client = online._get_client(store.config.online_store)
+                return int(client.delete(*[k + project.encode() for k in keys(store)])) if user_ids else 0
+            conn = online._get_conn(store.config)
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (project + "%",)
+                )
+            ]
+            found = set()
+            with conn:
+                for table in tables:
+                    for user, key in zip(user_ids, keys(store), strict=True):
+                        if conn.execute(f'DELETE FROM "{table}" WHERE entity_key = ?', (key,)).rowcount:
+                            found.add(user)
+            return len(found)
+
+        return self._call(tenant_id, f"deleting {len(user_ids)} users", remove)
+
     def _call(self, tenant_id: str, what: str, op: Callable[[Any, bool], T]) -> T:
         """Run ``op(store, use_registry_cache)``; once more on a fresh registry if an object is unknown.
 

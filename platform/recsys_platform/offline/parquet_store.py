@@ -89,6 +89,38 @@ class OfflineEventStore:
         table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in files])
         return _first_per_event_id(table)
 
+    def read_user(self, tenant_id: str, user_id: str) -> pa.Table:
+        """Every event of one user of the tenant, each ``event_id`` once (an export)."""
+        import pyarrow.compute as pc
+
+        table = self.read(tenant_id)
+        return table.filter(pc.equal(table.column("user_id"), user_id)) if table.num_rows else table
+
+    def delete_user(self, tenant_id: str, user_id: str) -> pa.Table:
+        """Remove one user's events from every file of the tenant; returns the removed rows.
+
+        Each file holding the user is rewritten without them (temporary file, then rename) or
+        deleted if nothing else is left, so a reader sees the file before or after, never half.
+        """
+        import pyarrow.compute as pc
+
+        removed: list[pa.Table] = []
+        base = self.tenant_dir(tenant_id)
+        for file in sorted(base.glob("date=*/part-*.parquet")) if base.is_dir() else []:
+            table = pq.read_table(file, schema=SCHEMA)
+            mine = pc.equal(table.column("user_id"), user_id)
+            if not pc.any(mine).as_py():
+                continue
+            removed.append(table.filter(mine))
+            rest = table.filter(pc.invert(mine))
+            if rest.num_rows == 0:
+                file.unlink()
+                continue
+            tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
+            pq.write_table(rest, tmp)
+            os.replace(tmp, file)
+        return pa.concat_tables(removed) if removed else SCHEMA.empty_table()
+
     def purge(self, tenant_id: str) -> None:
         shutil.rmtree(self.tenant_dir(tenant_id), ignore_errors=True)
 

@@ -42,6 +42,7 @@ from recsys_platform.features.state import (
     interaction_weight,
 )
 from recsys_platform.offline.parquet_store import OfflineEvent, OfflineEventStore
+from recsys_platform.privacy.erasure import Eraser
 from recsys_platform.provisioning.kafka_topics import topic_name
 from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
@@ -88,6 +89,7 @@ class StreamProcessor:
         history_items: int = HISTORY_ITEMS,
         item_stats: ItemStatsStore | None = None,
         bandit: BanditLoop | None = None,
+        eraser: Eraser | None = None,
     ) -> None:
         self._log = event_log
         self._features = features
@@ -106,6 +108,7 @@ class StreamProcessor:
         self._history_items = history_items
         self._item_stats = item_stats
         self._bandit = bandit
+        self._eraser = eraser
         self._consumer: EventConsumer = event_log.consumer(
             group_id,
             events_topic_pattern(topic_prefix, impressions=attribution is not None or bandit is not None),
@@ -156,6 +159,7 @@ class StreamProcessor:
         self._update_lag()
         if self._bandit is not None:
             self._with_retries("bandit_learn", self._bandit.tick)
+        self._run_erasures()
         if not records:
             return 0
         start = time.perf_counter()
@@ -167,6 +171,11 @@ class StreamProcessor:
                 self._take_impression(record, impressions, dead)
                 continue
             tenant_id, env, reason = self._decode(record)
+            if env is not None and self._eraser is not None:
+                if self._eraser.erased(env.tenant_id, env.event.user_id, env.received_at):
+                    # received before the user's data was erased: a replay must not bring it back
+                    self._metrics.events.labels(env.tenant_id, "erased_user").inc()
+                    continue
             if env is None and tenant_id is not None and reason == _INACTIVE:
                 # The tenant is gone (purged; its topics and dead-letter topic with it).
                 self._metrics.events.labels(tenant_id, "dropped_inactive_tenant").inc()
@@ -471,6 +480,14 @@ class StreamProcessor:
                     # shutting down: leave offsets uncommitted, the batch is redelivered
                     raise _Abandoned() from exc
                 delay = min(delay * 2, self._backoff_max)
+
+    def _run_erasures(self) -> None:
+        if self._eraser is None:
+            return
+        try:
+            self._eraser.run_pending()
+        except Exception:  # the database is away: erasures wait, events go on
+            log.warning("could not look for end-user erasure requests", exc_info=True)
 
     def _update_lag(self) -> None:
         now = time.monotonic()

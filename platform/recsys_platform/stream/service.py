@@ -17,6 +17,7 @@ from recsys_platform.db.engine import build_engine, database_check, session_fact
 from recsys_platform.events.factory import build_event_log
 from recsys_platform.features.ports import UserFeatureStore
 from recsys_platform.offline.parquet_store import OfflineEventStore
+from recsys_platform.privacy.erasure import Eraser, ErasureRequests
 from recsys_platform.settings import StreamSettings
 from recsys_platform.stream.attribution import Attribution
 from recsys_platform.stream.directory import TenantDirectory
@@ -43,10 +44,12 @@ def build_processor(
 
         features = FeastUserFeatureStore(settings.feature_store)
     item_stats = item_stats_for(settings.feature_store) if settings.item_stats else None
+    offline = OfflineEventStore(settings.feature_store.offline_root)
+    eraser = Eraser(ErasureRequests(sessions), sessions, features, offline, item_stats)
     processor = StreamProcessor(
         event_log,
         features,
-        OfflineEventStore(settings.feature_store.offline_root),
+        offline,
         TenantDirectory(sessions),
         StreamMetrics(registry),
         topic_prefix=settings.event_log.kafka.topic_prefix,
@@ -57,6 +60,7 @@ def build_processor(
         half_life_hours=settings.half_life_hours,
         history_items=settings.feature_store.history_items,
         item_stats=item_stats,
+        eraser=eraser,
         attribution=(
             Attribution(sessions, settings.attribution_default_window_seconds)
             if settings.attribution

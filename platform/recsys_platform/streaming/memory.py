@@ -284,6 +284,24 @@ class MemoryItemStats:
         with self._lock:
             self._tenants.pop(tenant_id, None)
 
+    def delete_sessions(self, tenant_id: str, sessions: Sequence[str]) -> int:
+        """See :meth:`ItemStatsStore.delete_sessions`."""
+        check_tenant(tenant_id)
+        held = 0
+        with self._lock:
+            s = self._tenants.get(tenant_id)
+            if s is None:
+                return 0
+            for session in sessions:
+                items = s.session_items.pop(session, {})
+                held += int(s.sessions.pop(session, None) is not None or bool(items))
+                s.session_index.last.pop(session, None)  # the heap is lazy: stale entries are skipped
+                for item in items:
+                    s.item_sessions.get(item, {}).pop(session, None)
+            s.version += 1
+            s.trending_cache = None
+        return held
+
     def check(self) -> None:
         """Always reachable."""
 

@@ -66,6 +66,12 @@ class ItemStatsStore(Protocol):
         """Remove all of the tenant's state, and nothing of any other tenant."""
         ...
 
+    def delete_sessions(self, tenant_id: str, sessions: Sequence[str]) -> int:
+        """Forget these sessions (an end user's data erased): their items and their membership
+        in the items' session lists; aggregate counts (trending, co-visitation) stay. Returns
+        how many were held."""
+        ...
+
     def check(self) -> None:
         """Raise ``DependencyUnavailable`` if the backend cannot be reached."""
         ...

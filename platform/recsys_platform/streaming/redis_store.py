@@ -192,6 +192,21 @@ class RedisItemStats:
         for start in range(0, len(keys), 1000):
             self._redis.unlink(*keys[start : start + 1000])
 
+    def delete_sessions(self, tenant_id: str, sessions: Sequence[str]) -> int:
+        """See :meth:`ItemStatsStore.delete_sessions`."""
+        prefix = self._key(tenant_id)
+        held = 0
+        for session in sessions:
+            items = cast("list[str]", self._redis.zrange(prefix + "si:" + session, 0, -1))
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(prefix + "s:" + session, prefix + "si:" + session)
+            pipe.zrem(prefix + "sessions", session)
+            for item in items:
+                pipe.zrem(prefix + "is:" + item, session)
+            deleted = pipe.execute()
+            held += int(bool(deleted[0]) or bool(deleted[1]))
+        return held
+
     def check(self) -> None:
         """Raise ``DependencyUnavailable`` if Redis does not answer."""
         try:

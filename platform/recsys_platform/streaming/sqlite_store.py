@@ -387,6 +387,19 @@ class SqliteItemStats:
             for table in _TABLES:
                 c.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant_id,))
 
+    def delete_sessions(self, tenant_id: str, sessions: Sequence[str]) -> int:
+        """See :meth:`ItemStatsStore.delete_sessions`."""
+        check_tenant(tenant_id)
+        held = 0
+        with self._transaction() as c:
+            for session in sessions:
+                held += c.execute(
+                    "DELETE FROM sessions WHERE tenant = ? AND session = ?", (tenant_id, session)
+                ).rowcount
+                for table in ("session_items", "item_sessions"):
+                    c.execute(f"DELETE FROM {table} WHERE tenant = ? AND session = ?", (tenant_id, session))
+        return held
+
     def check(self) -> None:
         """Raise ``DependencyUnavailable`` if the file cannot be read."""
         try:

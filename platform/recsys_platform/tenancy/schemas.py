@@ -14,8 +14,14 @@ TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 TenantId = Annotated[str, StringConstraints(pattern=TENANT_ID_PATTERN)]
 UseCase = Literal["news", "ecommerce", "video"]
 TenantStatus = Literal["provisioning", "active", "deleting", "deleted"]
-Scope = Literal["events:write", "recommendations:read", "admin"]
-ALL_SCOPES: tuple[Scope, ...] = ("events:write", "recommendations:read", "admin")
+Scope = Literal["events:write", "recommendations:read", "admin", "users:delete", "users:export"]
+ALL_SCOPES: tuple[Scope, ...] = (
+    "events:write",
+    "recommendations:read",
+    "admin",
+    "users:delete",
+    "users:export",
+)
 
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$")]
 LabelValue = Annotated[str, StringConstraints(max_length=63)]

@@ -271,3 +271,74 @@ def test_a_tenant_whose_store_fails_is_held_alone_and_catches_up_without_losing_
         time.sleep(0.1)
     assert plat.health.get("/readyz").status_code == 200
     assert f'recsys_stream_tenant_paused{{tenant="{broken}"}} 0.0' in plat.health.get("/metrics").text
+
+
+def test_an_end_users_data_is_erased_from_every_store_and_exported_before(plat: Platform) -> None:
+    from recsys_platform.db.engine import build_engine, session_factory
+    from recsys_platform.db.models import ExperimentImpression
+
+    tenant = f"gdpr-{uuid.uuid4().hex[:6]}"
+    events_key = plat.onboard(tenant)
+    created = plat.control.post(
+        f"/v1/tenants/{tenant}/api-keys",
+        json={"name": "dpo", "scopes": ["users:delete", "users:export"]},
+        headers=ADMIN,
+    )
+    dpo = auth(created.json()["key"])
+    gone = [
+        event("g1", user="gone", item="i1", session_id="sx"),
+        event("g2", user="gone", item="i2", session_id="sx", recommendation_id="rec-gone"),
+        event("g3", user="gone", item="i3"),
+    ]
+    plat.send(events_key, [*gone, event("k1", user="kept", item="i1", session_id="sk")])
+    plat.wait_for(tenant, "gone", lambda s: s is not None and s.event_count == 3)
+    plat.wait_for(tenant, "kept", lambda s: s is not None and s.event_count == 1)
+    deadline = time.monotonic() + 20
+    while plat.offline.read(tenant).num_rows < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sessions = session_factory(build_engine(plat.stream.database.url))
+    with sessions() as s:
+        assert s.get(ExperimentImpression, ("rec-gone", tenant)) is not None  # the click's attribution row
+    item_stats = item_stats_for(plat.stream.feature_store)
+
+    # export: everything held about the user
+    export = plat.control.get("/v1/users/gone/export", headers=dpo)
+    assert export.status_code == 200, export.text
+    assert [e["event_id"] for e in export.json()["events"]] == ["e-g1", "e-g2", "e-g3"]
+    assert export.json()["features"]["event_count"] == 3
+    # scopes and tenancy: an events key cannot erase, the admin token names no tenant
+    assert plat.control.delete("/v1/users/gone", headers=auth(events_key)).status_code == 403
+    assert plat.control.delete("/v1/users/gone", headers=ADMIN).status_code == 403
+
+    erased = plat.control.delete("/v1/users/gone", headers=dpo)
+    assert erased.status_code == 202, erased.text
+    assert erased.json()["status"] == "pending"
+    deadline = time.monotonic() + 60
+    record = erased.json()
+    while record["status"] != "completed":
+        assert time.monotonic() < deadline, record
+        time.sleep(0.2)
+        record = plat.control.get("/v1/users/gone/export", headers=dpo).json()["erasures"][-1]
+    assert record["removed"]["offline_events"] == 3 and record["removed"]["online_rows"] == 1
+    assert record["removed"]["attribution_rows"] == 1
+
+    # gone from every store; the other user is untouched
+    assert plat.features.read(tenant, "gone") is None
+    assert plat.features.read(tenant, "kept") is not None
+    users = set(plat.offline.read(tenant).column("user_id").to_pylist())
+    assert users == {"kept"}, "the next training run would still see the erased user's events"
+    with sessions() as s:
+        assert s.get(ExperimentImpression, ("rec-gone", tenant)) is None
+    try:
+        assert item_stats.delete_sessions(tenant, ["sx", "u:gone"]) == 0, "session state survived"
+        assert item_stats.delete_sessions(tenant, ["sk"]) == 1  # the kept user's session is there
+    finally:
+        item_stats.close()
+    after = plat.control.get("/v1/users/gone/export", headers=dpo).json()
+    assert after["events"] == [] and after["features"] is None and len(after["erasures"]) == 1
+
+    # events received after the erasure are new data: the user starts again from empty
+    plat.send(events_key, [event("g4", user="gone", item="i4")])
+    state: UserState | None = plat.wait_for(tenant, "gone", lambda s: s is not None)
+    assert state is not None and state.applied_event_ids == ("e-g4",), state
