@@ -22,6 +22,12 @@ HISTORY_ITEMS = 1000
 #: Items kept of the current session (the streaming session-based generators read them).
 SESSION_ITEMS = 50
 APPLIED_IDS = 500
+#: Applied ids are kept in chunks of this many; the oldest chunk leaves the window whole and
+#: raises the de-duplication floor to its latest event time.
+APPLIED_CHUNK = 100
+#: Marks the entry of ``applied_event_ids`` in the row that holds the floor and chunks (event
+#: ids contain no whitespace, so no id can look like it).
+_DEDUP_MARK = "\tdedup"
 #: Event types that express interest in an item, with their weight in affinities.
 INTEREST_WEIGHTS: dict[str, float] = {
     "view": 1.0,
@@ -75,6 +81,13 @@ class UserState:
     event_count: int = 0
     applied_event_ids: tuple[str, ...] = ()
     """Ids of the most recent events applied (at most ``APPLIED_IDS``), newest first."""
+    applied_chunks: tuple[tuple[int, int], ...] = ()
+    """``(ids, latest event time)`` of each chunk of ``applied_event_ids``, newest first."""
+    dedup_floor_ms: int = 0
+    """Events at or before this time count as applied: it is the latest event time of the
+    ids that left the window, so a duplicate comes back as one however late (bounded state:
+    ``APPLIED_IDS`` ids and a handful of numbers). An event that is genuinely new but older
+    than that is left out of the real-time row too (it is in the offline store)."""
 
     def has_applied(self, event_id: str) -> bool:
         return event_id in self.applied_event_ids
@@ -122,11 +135,12 @@ def apply_events(
     applied = set(state.applied_event_ids)
     fresh = []
     for e in events:
-        if e.event_id not in applied:
+        if e.event_id not in applied and e.timestamp_ms > state.dedup_floor_ms:
             applied.add(e.event_id)
             fresh.append(e)
     if not fresh:
         return state
+    ids, chunks, floor = _window(state, fresh)
     weights = _history_weights(state)
     times = dict(zip(state.recent_items, state.recent_times_ms or [0] * len(state.recent_items), strict=True))
     affinity = dict(state.category_affinity)
@@ -178,8 +192,30 @@ def apply_events(
         category_affinity=affinity,
         last_event_ms=last_ms,
         event_count=state.event_count + len(fresh),
-        applied_event_ids=(*(e.event_id for e in reversed(fresh)), *state.applied_event_ids)[:APPLIED_IDS],
+        applied_event_ids=ids,
+        applied_chunks=chunks,
+        dedup_floor_ms=floor,
     )
+
+
+def _window(
+    state: UserState, fresh: Sequence[AppliedEvent]
+) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], int]:
+    """The applied-id window after ``fresh``: ids newest first, their chunks, the floor."""
+    chunks = list(state.applied_chunks)
+    for e in fresh:
+        if chunks and chunks[0][0] < APPLIED_CHUNK:
+            chunks[0] = (chunks[0][0] + 1, max(chunks[0][1], e.timestamp_ms))
+        else:
+            chunks.insert(0, (1, e.timestamp_ms))
+    ids = (*(e.event_id for e in reversed(fresh)), *state.applied_event_ids)
+    floor = state.dedup_floor_ms
+    while sum(n for n, _ in chunks) > APPLIED_IDS:
+        n, latest = chunks.pop()
+        floor = max(floor, latest)
+        ids = ids[:-n] if len(ids) > n else ()
+    # ids of rows written before chunks were kept have no chunk: the oldest, cut first
+    return ids[:APPLIED_IDS], tuple(chunks), floor
 
 
 def _history_weights(state: UserState) -> dict[str, float]:
@@ -214,14 +250,32 @@ def state_to_row(state: UserState) -> dict[str, Any]:
         "category_affinity": json.dumps(state.category_affinity, sort_keys=True),
         "last_event_ms": state.last_event_ms,
         "event_count": state.event_count,
-        "applied_event_ids": list(state.applied_event_ids),
+        "applied_event_ids": [*state.applied_event_ids, *_dedup_entry(state)],
     }
+
+
+def _dedup_entry(state: UserState) -> list[str]:
+    if not state.applied_chunks and not state.dedup_floor_ms:
+        return []
+    chunks = ",".join(f"{n}:{t}" for n, t in state.applied_chunks)
+    return [f"{_DEDUP_MARK} {state.dedup_floor_ms} {chunks}"]
+
+
+def _split_dedup(entries: Sequence[str]) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], int]:
+    ids = tuple(e for e in entries if not e.startswith(_DEDUP_MARK))
+    for e in entries:
+        if e.startswith(_DEDUP_MARK):
+            _, floor, *rest = e.split(" ")
+            pairs = [c.split(":") for c in rest[0].split(",") if c] if rest else []
+            return ids, tuple((int(n), int(t)) for n, t in pairs), int(floor)
+    return ids, (), 0
 
 
 def row_to_state(row: dict[str, Any]) -> UserState:
     import json
 
     items = tuple(row.get("recent_items") or ())
+    ids, chunks, floor = _split_dedup(row.get("applied_event_ids") or ())
     weights = tuple(float(w) for w in (row.get("recent_weights") or ()))
     times = tuple(int(t) for t in (row.get("recent_times_ms") or ()))
     return UserState(
@@ -235,5 +289,7 @@ def row_to_state(row: dict[str, Any]) -> UserState:
         category_affinity=json.loads(row.get("category_affinity") or "{}"),
         last_event_ms=int(row.get("last_event_ms") or 0),
         event_count=int(row.get("event_count") or 0),
-        applied_event_ids=tuple(row.get("applied_event_ids") or ()),
+        applied_event_ids=ids,
+        applied_chunks=chunks,
+        dedup_floor_ms=floor,
     )

@@ -54,10 +54,24 @@ def test_a_redelivered_event_is_applied_once() -> None:
 
 def test_applied_ids_are_newest_first_and_capped() -> None:
     s = apply_all([ev(f"e{i}", at_ms=T0 + i) for i in range(APPLIED_IDS + 3)])
-    assert len(s.applied_event_ids) == APPLIED_IDS
+    # the oldest chunk of 100 ids left whole; its latest event time is the floor
+    assert len(s.applied_event_ids) == APPLIED_IDS + 3 - 100
     assert s.applied_event_ids[0] == f"e{APPLIED_IDS + 2}"
-    assert "e2" not in s.applied_event_ids and "e3" in s.applied_event_ids
+    assert "e99" not in s.applied_event_ids and "e100" in s.applied_event_ids
+    assert s.dedup_floor_ms == T0 + 99
     assert s.event_count == APPLIED_IDS + 3
+    assert row_to_state(state_to_row(s)) == s
+
+
+def test_a_duplicate_is_recognised_long_after_it_left_the_id_window() -> None:
+    """Finding 6 of issue 11: a duplicate counted again once 500 newer events had passed."""
+    s = apply_all([ev(f"e{i}", at_ms=T0 + i) for i in range(3 * APPLIED_IDS)])
+    assert "e0" not in s.applied_event_ids
+    again = apply_event(s, ev("e0", at_ms=T0), HOUR_S)
+    assert again is s and again.event_count == 3 * APPLIED_IDS
+    new = apply_event(s, ev("fresh", at_ms=T0 + 3 * APPLIED_IDS), HOUR_S)
+    assert new.event_count == 3 * APPLIED_IDS + 1
+    assert len(state_to_row(new)["applied_event_ids"]) <= APPLIED_IDS + 1  # bounded
 
 
 def test_recent_items_most_recent_first_without_duplicates() -> None:
