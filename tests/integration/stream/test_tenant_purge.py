@@ -209,7 +209,12 @@ def test_a_purged_id_starts_empty_and_its_new_owners_events_are_applied(plat: Pl
     # and the processor did not stall on the old owner's store (the other tenant goes on).
     plat.send(new_key, [event("new-1", user="new-u", item="n1"), event("new-2", user="new-u", item="n2")])
     plat.send(other_key, [event("o-2", user="ann", item="x2")])
-    state = plat.wait_for(shop, "new-u", lambda s: s is not None and s.event_count == 2)
+    try:
+        state = plat.wait_for(shop, "new-u", lambda s: s is not None and s.event_count == 2, timeout=60)
+    except AssertionError as exc:  # say what the processor was doing
+        raise AssertionError(
+            f"{exc}; held: {plat.processor.paused_tenants()}; lag: {plat.processor.lag()}"
+        ) from None
     assert state is not None and state.recent_items == ("n2", "n1")
     plat.wait_for(other, "ann", lambda s: s is not None and s.event_count == 2)
     assert plat.features.read(shop, "old-u0") is None, "the old owner's profile came back"
@@ -338,7 +343,22 @@ def test_an_end_users_data_is_erased_from_every_store_and_exported_before(plat: 
     after = plat.control.get("/v1/users/gone/export", headers=dpo).json()
     assert after["events"] == [] and after["features"] is None and len(after["erasures"]) == 1
 
-    # events received after the erasure are new data: the user starts again from empty
+    # an old event of the user coming again from the log (a replay: received before the
+    # request) is dropped; events received after the erasure are new data, from empty
+    from datetime import UTC, datetime, timedelta
+
+    from recsys_platform.events.log import OutgoingRecord
+    from recsys_platform.events.schemas import Event, encode_envelope
+
+    replayed = encode_envelope(
+        tenant, Event.model_validate(gone[0]), datetime.now(UTC) - timedelta(minutes=5)
+    )
+    log = build_event_log(plat.stream.event_log, client_id="test-replay")
+    try:
+        topic = f"{plat.stream.event_log.kafka.topic_prefix}.{tenant}.events"
+        assert all(r.ok for r in log.append(topic, [OutgoingRecord(value=replayed, key=b"gone")]))
+    finally:
+        log.close()
     plat.send(events_key, [event("g4", user="gone", item="i4")])
     state: UserState | None = plat.wait_for(tenant, "gone", lambda s: s is not None)
     assert state is not None and state.applied_event_ids == ("e-g4",), state
