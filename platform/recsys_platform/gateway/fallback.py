@@ -109,6 +109,7 @@ class FallbackCache:
         categories, newest = await run_in_threadpool(self._catalog, tenant_id)
         items: tuple[FallbackItem, ...] = ()
         source = "catalog"
+        model_failed = False
         try:
             routes = await run_in_threadpool(self._routes_of, tenant_id)
             target = routes.default
@@ -121,12 +122,16 @@ class FallbackCache:
                 )
                 source = "model"
         except (ModelUnavailable, Exception) as exc:  # any failure: the catalog answers instead
+            model_failed = True
             log.info("fallback list of %s from the catalog: %s", tenant_id, exc)
         if not items:
             items = newest
             source = "catalog"
         fallback = FallbackList(items=items, categories=categories, source=source)
-        if items or tenant_id not in self._lists:
+        # An empty answer replaces the list unless it comes from a failing model server: a
+        # tenant with no deployment and no catalog (e.g. an id purged and onboarded again)
+        # has nothing, and must not keep serving the previous owner's list.
+        if items or not model_failed or tenant_id not in self._lists:
             self._lists[tenant_id] = (time.monotonic(), fallback)
         return self._lists[tenant_id][1]
 

@@ -362,3 +362,34 @@ def test_an_end_users_data_is_erased_from_every_store_and_exported_before(plat: 
     plat.send(events_key, [event("g4", user="gone", item="i4")])
     state: UserState | None = plat.wait_for(tenant, "gone", lambda s: s is not None)
     assert state is not None and state.applied_event_ids == ("e-g4",), state
+
+
+def test_a_recreated_ids_fallback_list_is_not_the_previous_owners(tmp_path: Path) -> None:
+    """The gateway's popularity fallback (catalog-based without a deployment) of a purged id
+    that is onboarded again must not keep the old owner's items."""
+    import asyncio
+
+    from recsys_platform.catalog.service import CatalogService
+    from recsys_platform.gateway.fallback import FallbackCache
+    from recsys_platform.gateway.routing import TenantRoutes
+
+    from tests.integration.event_path import Platform as Db
+    from tests.integration.event_path import sqlite_url
+
+    db = Db(sqlite_url(tmp_path), new_prefix(), [])
+    db.onboard("reused")
+    CatalogService(db.sessions, db.sessions.kw["bind"]).upsert(
+        "reused", [{"item_id": "old-owner-item", "title": "Old news", "category": "world"}]
+    )
+    cache = FallbackCache(db.sessions, None, lambda t: TenantRoutes(), size=10, refresh_seconds=0.0)  # type: ignore[arg-type]
+
+    async def run() -> tuple[list[str], list[str]]:
+        before = [i.item_id for i in (await cache.refresh("reused")).items]
+        db.tenants.delete("reused")
+        db.onboard("reused")
+        after = [i.item_id for i in (await cache.refresh("reused")).items]
+        return before, after
+
+    before, after = asyncio.run(run())
+    assert before == ["old-owner-item"]
+    assert after == [], "the re-created tenant is served the previous owner's items"
