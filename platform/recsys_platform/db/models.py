@@ -285,6 +285,8 @@ class GuardrailSetRow(Base):
     surface: Mapped[str] = mapped_column(String(63), primary_key=True)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class UserErasure(Base):
     """An end user's data erasure (``DELETE /v1/users/{id}``): the request, when the stream
     processor completed it, and what it removed from each store. Kept as the audit record."""
