@@ -179,10 +179,15 @@ class KServeDeployer:
             )
         except ApiException as exc:
             if exc.status != 409:
-                raise DependencyUnavailable(
-                    f"Kubernetes refused NetworkPolicy '{NETWORK_POLICY_NAME}' in namespace '{namespace}' "
-                    f"({_api_message(exc)}); no model server starts there unguarded"
-                ) from exc
+                detail = (
+                    f"Kubernetes refused to create NetworkPolicy '{NETWORK_POLICY_NAME}' in namespace "
+                    f"'{namespace}' ({_api_message(exc)}); no model server starts there unguarded"
+                )
+                # 403: this control plane may not work in the namespace (a tenant the chart was
+                # not installed for); the caller's to fix, like the InferenceService's own 403
+                from recsys_platform.errors import Forbidden
+
+                raise (Forbidden(detail) if exc.status == 403 else DependencyUnavailable(detail)) from exc
         self._guarded.add(namespace)
 
     # -- client ----------------------------------------------------------------------------

@@ -196,9 +196,10 @@ def test_real_server_refusals_are_clear_api_errors(
         r = client.post(f"/v1/tenants/{stranger}/deployments", json=BODY, headers=ADMIN)
         assert r.status_code == 403, r.text
         detail = r.json()["detail"]
-        assert "Kubernetes refused to create InferenceService 'default'" in detail
+        # the deployer guards the namespace first (a NetworkPolicy), and that is what is refused
+        assert "Kubernetes refused to create NetworkPolicy 'recsys-model-servers-from-gateway'" in detail
         assert (
-            'cannot create resource "inferenceservices" in API group "serving.kserve.io" '
+            'cannot create resource "networkpolicies" in API group "networking.k8s.io" '
             f'in the namespace "recsys-{stranger}"' in detail
         )
         assert client.get(f"/v1/tenants/{stranger}/deployments", headers=ADMIN).json()["items"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,6 +184,9 @@ def test_clicks_update_the_tenants_streaming_item_state_on_event_time(
             ]
             assert client.post("/v1/events", json={"events": batch}, headers=auth(key)).status_code == 200
             path.wait_for("news-a", "bob", lambda s: s.event_count == 3)
+            deadline = time.monotonic() + 30  # the item state is written after the user rows
+            while stats.watermark("news-a") != 1506852180000 and time.monotonic() < deadline:
+                time.sleep(0.05)
             signals = stats.signals("news-a", ["n1"])
         # event time (2017), not the wall clock: the 15-minute window ends at the last click
         assert stats.watermark("news-a") == 1506852180000
