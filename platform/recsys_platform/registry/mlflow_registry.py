@@ -191,7 +191,8 @@ class MlflowModelRegistry:
             if not uri:
                 return
             try:
-                get_artifact_repository(uri).delete_artifacts()  # type: ignore[no-untyped-call]
+                repository = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+                repository.delete_artifacts()  # type: ignore[no-untyped-call]
             except FileNotFoundError:
                 pass  # gone already
 
