@@ -14,6 +14,7 @@ from recsys_platform.bandit.checkpoints import MlflowCheckpoints
 from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
+from recsys_platform.control_plane.openapi import OPENAPI_TAGS, add_problems
 from recsys_platform.control_plane.routes import (
     api_keys,
     catalog,
@@ -173,7 +174,8 @@ def create_app(
 
     return service_app(
         title="recsys control plane",
-        description="Tenant onboarding: tenants, API keys, catalog schema and item import.",
+        description="Tenant onboarding and operations: tenants, API keys, the catalog, training, "
+        "model versions, deployments and experiments.",
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
@@ -191,4 +193,8 @@ def create_app(
         lifespan=lifespan,
         span_processors=span_processors,
         write_error_statuses=(409,),
+        security_description="The platform admin token, or a tenant API key with the `admin` scope "
+        "(tenant routes only).",
+        openapi_tags=OPENAPI_TAGS,
+        schema_fixes=add_problems,
     )
