@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from recsys_platform.client import ApiError, ControlPlaneClient
+from recsys_platform.client import ApiError, ConnectionFailed, ControlPlaneClient
 from recsys_platform.errors import RecsysError
 
 console = Console()
@@ -90,8 +90,11 @@ def reported_errors() -> Iterator[None]:
         yield
     except ApiError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
-        for e in exc.problem.get("errors", []) or []:
-            err_console.print(f"  - {e.get('field')}: {e.get('reason')}")
+        for e in exc.problem.errors or []:
+            err_console.print(f"  - {e.field}: {e.reason}")
+        raise typer.Exit(1) from None
+    except ConnectionFailed as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     except RecsysError as exc:
         err_console.print(f"[red]error:[/red] {exc.detail}")
