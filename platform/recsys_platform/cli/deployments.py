@@ -78,6 +78,33 @@ def _body(
     return body
 
 
+def _changes(
+    alias: str | None,
+    version: str | None,
+    uri: str | None,
+    cpu: str | None,
+    memory: str | None,
+    cpu_limit: str | None,
+    memory_limit: str | None,
+    min_replicas: int | None,
+    max_replicas: int | None,
+    canary: int | None,
+) -> dict[str, Any]:
+    """A PATCH body with only the options the user gave (nothing else is reset)."""
+    model = {k: v for k, v in (("alias", alias), ("version", version), ("uri", uri)) if v is not None}
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit)) if v is not None}
+    resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+    given = {
+        "model": model or None,
+        "resources": resources or None,
+        "min_replicas": min_replicas,
+        "max_replicas": max_replicas,
+        "canary_traffic_percent": canary,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _show(d: dict[str, Any]) -> None:
     version = d.get("resolved_version") or "-"
     where = d.get("predict_url") or "-"
@@ -125,18 +152,21 @@ def update(
     memory: MemOpt = None,
     cpu_limit: CpuLimitOpt = None,
     memory_limit: MemLimitOpt = None,
-    min_replicas: MinOpt = 1,
-    max_replicas: MaxOpt = 1,
+    min_replicas: Annotated[int | None, typer.Option("--min-replicas", help="Fewest replicas.")] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max-replicas", help="Most replicas.")] = None,
     canary: CanaryOpt = None,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
-    """Roll out a new model version or scaling to NAME (``--canary`` splits traffic on KServe)."""
-    body = _body(
+    """Change only what is given on NAME: another model (``--alias``/``--version``/``--uri``),
+    scaling or resources; the rest stays (``--canary`` splits traffic on KServe)."""
+    body = _changes(
         alias, version, uri, cpu, memory, cpu_limit, memory_limit, min_replicas, max_replicas, canary
     )
+    if not body:
+        raise typer.BadParameter("nothing to change: give --alias/--version/--uri, scaling or resources")
     with reported_errors(), client(url, token) as c:
-        _show(c.request("PUT", f"/v1/tenants/{tenant_id}/deployments/{name}", json=body))
+        _show(c.request("PATCH", f"/v1/tenants/{tenant_id}/deployments/{name}", json=body))
 
 
 @app.command("list")

@@ -38,6 +38,11 @@ EXTRA_PROBLEMS: dict[str, dict[int, str | None]] = {
         502: None,
         503: "The model registry or the Kubernetes API did not answer; retry.",
     },
+    "patch_deployment": {
+        409: "The change conflicts with the deployment's current state.",
+        502: None,
+        503: "The model registry or the Kubernetes API did not answer; retry.",
+    },
     "delete_deployment": {503: "The Kubernetes API did not answer; retry."},
     "create_run": {
         409: "The tenant already has a run queued or running.",
