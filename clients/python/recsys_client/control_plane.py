@@ -176,6 +176,15 @@ class _Calls:
         return Call("POST", path, ExperimentPublic.model_validate, idempotent=True)
 
     @staticmethod
+    def update_experiment(tenant_id: str, name: str, changes: dict[str, Any]) -> Call[ExperimentPublic]:
+        path = f"/v1/tenants/{tenant_id}/experiments/{name}"
+        return Call("PATCH", path, ExperimentPublic.model_validate, json=changes)
+
+    @staticmethod
+    def delete_experiment(tenant_id: str, name: str) -> Call[None]:
+        return Call("DELETE", f"/v1/tenants/{tenant_id}/experiments/{name}", _none)
+
+    @staticmethod
     def experiment_results(tenant_id: str, name: str) -> Call[ExperimentResults]:
         path = f"/v1/tenants/{tenant_id}/experiments/{name}/results"
         return Call("GET", path, ExperimentResults.model_validate)
@@ -256,6 +265,17 @@ def _experiment_body(
         "variants": [_variant(v) for v in variants],
         **_given(surface=surface, attribution_window_seconds=attribution_window_seconds),
     }
+
+
+def _experiment_changes(
+    variants: Optional[Iterable[VariantLike]],
+    surface: Optional[str],
+    attribution_window_seconds: Optional[int],
+) -> dict[str, Any]:
+    changes = _given(surface=surface, attribution_window_seconds=attribution_window_seconds)
+    if variants is not None:
+        changes["variants"] = [_variant(v) for v in variants]
+    return changes
 
 
 class ControlPlaneClient(SyncHttp):
@@ -396,6 +416,23 @@ class ControlPlaneClient(SyncHttp):
 
     def stop_experiment(self, tenant_id: str, name: str) -> ExperimentPublic:
         return self.run(_Calls.experiment_action(tenant_id, name, "stop"))
+
+    def update_experiment(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        variants: Optional[Iterable[VariantLike]] = None,
+        surface: Optional[str] = None,
+        attribution_window_seconds: Optional[int] = None,
+    ) -> ExperimentPublic:
+        """Change only what is given (variants and surface: drafts only)."""
+        changes = _experiment_changes(variants, surface, attribution_window_seconds)
+        return self.run(_Calls.update_experiment(tenant_id, name, changes))
+
+    def delete_experiment(self, tenant_id: str, name: str) -> None:
+        """Delete a draft or stopped experiment (:class:`Conflict` while it runs)."""
+        self.run(_Calls.delete_experiment(tenant_id, name))
 
     def experiment_results(self, tenant_id: str, name: str) -> ExperimentResults:
         return self.run(_Calls.experiment_results(tenant_id, name))
@@ -570,6 +607,21 @@ class AsyncControlPlaneClient(AsyncHttp):
 
     async def stop_experiment(self, tenant_id: str, name: str) -> ExperimentPublic:
         return await self.run(_Calls.experiment_action(tenant_id, name, "stop"))
+
+    async def update_experiment(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        variants: Optional[Iterable[VariantLike]] = None,
+        surface: Optional[str] = None,
+        attribution_window_seconds: Optional[int] = None,
+    ) -> ExperimentPublic:
+        changes = _experiment_changes(variants, surface, attribution_window_seconds)
+        return await self.run(_Calls.update_experiment(tenant_id, name, changes))
+
+    async def delete_experiment(self, tenant_id: str, name: str) -> None:
+        await self.run(_Calls.delete_experiment(tenant_id, name))
 
     async def experiment_results(self, tenant_id: str, name: str) -> ExperimentResults:
         return await self.run(_Calls.experiment_results(tenant_id, name))

@@ -27,7 +27,8 @@ EXTRA_PROBLEMS: dict[str, dict[int, str | None]] = {
     "put_schema": {409: "The schema change is incompatible with the stored items."},
     "create_experiment": {409: "An experiment with this name exists, or a variant names no deployment."},
     "start_experiment": {409: "The experiment cannot start now, or another one runs on its surface."},
-    "stop_experiment": {409: "The experiment is not running."},
+    "update_experiment": {409: "The experiment is running or stopped and the field cannot change now."},
+    "delete_experiment": {409: "The experiment is running; stop it first."},
     "create_deployment": {
         409: "A deployment with this name already exists.",
         502: None,

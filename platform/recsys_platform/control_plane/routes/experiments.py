@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
 from recsys_platform.experiments.schemas import (
@@ -12,6 +12,7 @@ from recsys_platform.experiments.schemas import (
     ExperimentList,
     ExperimentPublic,
     ExperimentResults,
+    ExperimentUpdate,
 )
 from recsys_platform.experiments.service import ExperimentService
 
@@ -69,3 +70,25 @@ def experiment_results(
 ) -> ExperimentResults:
     """Impressions, clicks, CTR (Wilson 95% CI) and p-value vs the control, per variant."""
     return experiments.results(tenant_id, name)
+
+
+@router.patch("/{name}", response_model=ExperimentPublic)
+def update_experiment(
+    tenant_id: TenantPath,
+    name: NamePath,
+    body: ExperimentUpdate,
+    experiments: ExperimentsDep,
+    _: TenantAdminDep,
+) -> ExperimentPublic:
+    """Change only the fields given: variants and surface while a draft, the attribution window
+    until the experiment stops."""
+    return experiments.update(tenant_id, name, body)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_experiment(
+    tenant_id: TenantPath, name: NamePath, experiments: ExperimentsDep, _: TenantAdminDep
+) -> Response:
+    """Delete a draft or stopped experiment with its counts (stop a running one first)."""
+    experiments.delete(tenant_id, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
