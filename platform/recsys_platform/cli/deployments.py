@@ -15,11 +15,16 @@ from rich.table import Table
 from recsys_platform.cli.common import (
     DEFAULT_DEV_TOKEN,
     DEFAULT_URL,
+    Output,
+    OutputOpt,
     TokenOpt,
     UrlOpt,
+    YesOpt,
     client,
+    confirm,
     console,
     print_json,
+    render,
     reported_errors,
 )
 
@@ -198,15 +203,28 @@ def list_deployments(
 
 
 @app.command("get")
-def get(tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
-    """Show one deployment as JSON."""
+def get(
+    tenant_id: str,
+    name: str,
+    output: OutputOpt = Output.json,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Show one deployment (JSON by default)."""
     with reported_errors(), client(url, token) as c:
-        print_json(c.get(f"/v1/tenants/{tenant_id}/deployments/{name}"))
+        render(c.get(f"/v1/tenants/{tenant_id}/deployments/{name}"), output, print_json)
 
 
 @app.command("delete")
-def delete(tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+def delete(
+    tenant_id: str,
+    name: str,
+    yes: YesOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
     """Stop serving NAME and remove it."""
+    confirm(f"Delete deployment {name} of {tenant_id}? It stops serving at once.", yes)
     with reported_errors(), client(url, token) as c:
         c.delete(f"/v1/tenants/{tenant_id}/deployments/{name}")
     console.print(f"deployment/{name} deleted")

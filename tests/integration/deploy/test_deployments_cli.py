@@ -112,7 +112,10 @@ def test_create_list_update_delete_through_the_cli(
             assert result.exit_code == 1
             assert "name" in plain(result.output)
 
-            result = runner.invoke(app, ["deployments", "delete", tenant, "default", *common])
+            refused = runner.invoke(app, ["deployments", "delete", tenant, "default", *common])
+            assert refused.exit_code == 2 and "--yes" in plain(refused.output)  # no terminal to ask
+            assert (f"recsys-{tenant}", "default") in kube.objects
+            result = runner.invoke(app, ["deployments", "delete", tenant, "default", "--yes", *common])
             assert result.exit_code == 0, result.output
             assert (f"recsys-{tenant}", "default") not in kube.objects
 
