@@ -18,6 +18,7 @@ from recsys_platform.cli.common import (
     client,
     confirm,
     console,
+    print_json,
     render,
     reported_errors,
 )
@@ -32,12 +33,23 @@ def create(
     scope: Annotated[
         list[str], typer.Option("--scope", help="events:write, recommendations:read, admin (repeat).")
     ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="text, or key: only the secret (for $(...)), or json.")
+    ] = "text",
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
     """Create a key; the secret is printed once."""
+    if output not in ("text", "key", "json"):
+        raise typer.BadParameter("one of text, key, json", param_hint="--output")
     with reported_errors(), client(url, token) as c:
         key = c.post(f"/v1/tenants/{tenant_id}/api-keys", json={"name": name, "scopes": scope})
+    if output == "key":
+        typer.echo(key["key"])
+        return
+    if output == "json":
+        render(key, Output.json, print_json)
+        return
     console.print(f"{key['id']}  {key['key']}  (shown once; store it now)")
 
 
