@@ -4,8 +4,8 @@ the ``admin`` scope."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any, Callable, Optional, TypeVar, Union
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Optional, Protocol, TypeVar, Union
 
 from recsys_client._http import AsyncHttp, Call, RetryPolicy, SyncHttp
 from recsys_client.models import (
@@ -37,6 +37,7 @@ ITEM_BATCH = 10_000
 FINISHED = ("succeeded", "failed")
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 VariantLike = Union[VariantSpec, dict[str, Any]]
 
 
@@ -90,8 +91,8 @@ class _Calls:
         return Call("GET", f"/v1/tenants/{tenant_id}", TenantPublic.model_validate)
 
     @staticmethod
-    def list_tenants(include_deleted: bool) -> Call[TenantList]:
-        params = {"include_deleted": "true"} if include_deleted else None
+    def list_tenants(include_deleted: bool, limit: int, cursor: Optional[str]) -> Call[TenantList]:
+        params = {"include_deleted": "true" if include_deleted else None, "limit": limit, "cursor": cursor}
         return Call("GET", "/v1/tenants", TenantList.model_validate, params=params)
 
     @staticmethod
@@ -107,8 +108,9 @@ class _Calls:
         return Call("POST", f"/v1/tenants/{tenant_id}/api-keys", ApiKeyCreated.model_validate, json=body)
 
     @staticmethod
-    def list_api_keys(tenant_id: str) -> Call[ApiKeyList]:
-        return Call("GET", f"/v1/tenants/{tenant_id}/api-keys", ApiKeyList.model_validate)
+    def list_api_keys(tenant_id: str, limit: int, cursor: Optional[str]) -> Call[ApiKeyList]:
+        params = {"limit": limit, "cursor": cursor}
+        return Call("GET", f"/v1/tenants/{tenant_id}/api-keys", ApiKeyList.model_validate, params=params)
 
     @staticmethod
     def revoke_api_key(tenant_id: str, key_id: str) -> Call[ApiKeyPublic]:
@@ -140,8 +142,11 @@ class _Calls:
         )
 
     @staticmethod
-    def list_deployments(tenant_id: str) -> Call[DeploymentList]:
-        return Call("GET", f"/v1/tenants/{tenant_id}/deployments", DeploymentList.model_validate)
+    def list_deployments(tenant_id: str, limit: int, cursor: Optional[str]) -> Call[DeploymentList]:
+        params = {"limit": limit, "cursor": cursor}
+        return Call(
+            "GET", f"/v1/tenants/{tenant_id}/deployments", DeploymentList.model_validate, params=params
+        )
 
     @staticmethod
     def get_deployment(tenant_id: str, name: str) -> Call[DeploymentPublic]:
@@ -163,8 +168,11 @@ class _Calls:
         )
 
     @staticmethod
-    def list_experiments(tenant_id: str) -> Call[ExperimentList]:
-        return Call("GET", f"/v1/tenants/{tenant_id}/experiments", ExperimentList.model_validate)
+    def list_experiments(tenant_id: str, limit: int, cursor: Optional[str]) -> Call[ExperimentList]:
+        params = {"limit": limit, "cursor": cursor}
+        return Call(
+            "GET", f"/v1/tenants/{tenant_id}/experiments", ExperimentList.model_validate, params=params
+        )
 
     @staticmethod
     def get_experiment(tenant_id: str, name: str) -> Call[ExperimentPublic]:
@@ -310,8 +318,11 @@ class ControlPlaneClient(SyncHttp):
     def get_tenant(self, tenant_id: str) -> TenantPublic:
         return self.run(_Calls.get_tenant(tenant_id))
 
-    def list_tenants(self, include_deleted: bool = False) -> list[TenantPublic]:
-        return self.run(_Calls.list_tenants(include_deleted)).items
+    def list_tenants(self, include_deleted: bool = False, page_size: int = 100) -> list[TenantPublic]:
+        """Every tenant (following the pages)."""
+        return list(
+            paginate(lambda cursor: self.run(_Calls.list_tenants(include_deleted, page_size, cursor)))
+        )
 
     def update_tenant(self, tenant_id: str, **changes: Any) -> TenantPublic:
         """Change only the given fields (``display_name``, ``quotas``, ``retention``, ``labels``)."""
@@ -327,8 +338,8 @@ class ControlPlaneClient(SyncHttp):
             _Calls.create_api_key(tenant_id, {"name": name, "scopes": scopes, **_given(**fields)})
         )
 
-    def list_api_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
-        return self.run(_Calls.list_api_keys(tenant_id)).items
+    def list_api_keys(self, tenant_id: str, page_size: int = 100) -> list[ApiKeyPublic]:
+        return list(paginate(lambda cursor: self.run(_Calls.list_api_keys(tenant_id, page_size, cursor))))
 
     def revoke_api_key(self, tenant_id: str, key_id: str) -> ApiKeyPublic:
         return self.run(_Calls.revoke_api_key(tenant_id, key_id))
@@ -368,8 +379,8 @@ class ControlPlaneClient(SyncHttp):
         """Serve a model version (``alias`` or ``version``; default: the champion)."""
         return self.run(_Calls.create_deployment(tenant_id, _deployment_body(name, alias, version, fields)))
 
-    def list_deployments(self, tenant_id: str) -> list[DeploymentPublic]:
-        return self.run(_Calls.list_deployments(tenant_id)).items
+    def list_deployments(self, tenant_id: str, page_size: int = 100) -> list[DeploymentPublic]:
+        return list(paginate(lambda cursor: self.run(_Calls.list_deployments(tenant_id, page_size, cursor))))
 
     def get_deployment(self, tenant_id: str, name: str) -> DeploymentPublic:
         return self.run(_Calls.get_deployment(tenant_id, name))
@@ -405,8 +416,8 @@ class ControlPlaneClient(SyncHttp):
         body = _experiment_body(name, variants, surface, attribution_window_seconds)
         return self.run(_Calls.create_experiment(tenant_id, body))
 
-    def list_experiments(self, tenant_id: str) -> list[ExperimentPublic]:
-        return self.run(_Calls.list_experiments(tenant_id)).items
+    def list_experiments(self, tenant_id: str, page_size: int = 100) -> list[ExperimentPublic]:
+        return list(paginate(lambda cursor: self.run(_Calls.list_experiments(tenant_id, page_size, cursor))))
 
     def get_experiment(self, tenant_id: str, name: str) -> ExperimentPublic:
         return self.run(_Calls.get_experiment(tenant_id, name))
@@ -501,8 +512,10 @@ class AsyncControlPlaneClient(AsyncHttp):
     async def get_tenant(self, tenant_id: str) -> TenantPublic:
         return await self.run(_Calls.get_tenant(tenant_id))
 
-    async def list_tenants(self, include_deleted: bool = False) -> list[TenantPublic]:
-        return (await self.run(_Calls.list_tenants(include_deleted))).items
+    async def list_tenants(self, include_deleted: bool = False, page_size: int = 100) -> list[TenantPublic]:
+        return await _all_pages(
+            lambda cursor: self.run(_Calls.list_tenants(include_deleted, page_size, cursor))
+        )
 
     async def update_tenant(self, tenant_id: str, **changes: Any) -> TenantPublic:
         return await self.run(_Calls.update_tenant(tenant_id, _given(**changes)))
@@ -516,8 +529,8 @@ class AsyncControlPlaneClient(AsyncHttp):
         body = {"name": name, "scopes": scopes, **_given(**fields)}
         return await self.run(_Calls.create_api_key(tenant_id, body))
 
-    async def list_api_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
-        return (await self.run(_Calls.list_api_keys(tenant_id))).items
+    async def list_api_keys(self, tenant_id: str, page_size: int = 100) -> list[ApiKeyPublic]:
+        return await _all_pages(lambda cursor: self.run(_Calls.list_api_keys(tenant_id, page_size, cursor)))
 
     async def revoke_api_key(self, tenant_id: str, key_id: str) -> ApiKeyPublic:
         return await self.run(_Calls.revoke_api_key(tenant_id, key_id))
@@ -563,8 +576,10 @@ class AsyncControlPlaneClient(AsyncHttp):
             _Calls.create_deployment(tenant_id, _deployment_body(name, alias, version, fields))
         )
 
-    async def list_deployments(self, tenant_id: str) -> list[DeploymentPublic]:
-        return (await self.run(_Calls.list_deployments(tenant_id))).items
+    async def list_deployments(self, tenant_id: str, page_size: int = 100) -> list[DeploymentPublic]:
+        return await _all_pages(
+            lambda cursor: self.run(_Calls.list_deployments(tenant_id, page_size, cursor))
+        )
 
     async def get_deployment(self, tenant_id: str, name: str) -> DeploymentPublic:
         return await self.run(_Calls.get_deployment(tenant_id, name))
@@ -596,8 +611,10 @@ class AsyncControlPlaneClient(AsyncHttp):
         body = _experiment_body(name, variants, surface, attribution_window_seconds)
         return await self.run(_Calls.create_experiment(tenant_id, body))
 
-    async def list_experiments(self, tenant_id: str) -> list[ExperimentPublic]:
-        return (await self.run(_Calls.list_experiments(tenant_id))).items
+    async def list_experiments(self, tenant_id: str, page_size: int = 100) -> list[ExperimentPublic]:
+        return await _all_pages(
+            lambda cursor: self.run(_Calls.list_experiments(tenant_id, page_size, cursor))
+        )
 
     async def get_experiment(self, tenant_id: str, name: str) -> ExperimentPublic:
         return await self.run(_Calls.get_experiment(tenant_id, name))
@@ -657,7 +674,17 @@ class AsyncControlPlaneClient(AsyncHttp):
         return await self.run(_Calls.rollback(tenant_id))
 
 
-def paginate(fetch: Callable[[Optional[str]], ItemPage]) -> Iterator[ItemPublic]:
+class Page(Protocol[T_co]):
+    """A page of a list: its ``items`` and the ``next_cursor`` (None on the last page)."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def next_cursor(self) -> Optional[str]: ...
+
+
+def paginate(fetch: Callable[[Optional[str]], Page[T]]) -> Iterator[T]:
     """Items of every page: ``fetch(cursor)`` answers one page, starting with ``None``."""
     cursor: Optional[str] = None
     while True:
@@ -665,6 +692,17 @@ def paginate(fetch: Callable[[Optional[str]], ItemPage]) -> Iterator[ItemPublic]
         yield from page.items
         if not page.next_cursor:
             return
+        cursor = page.next_cursor
+
+
+async def _all_pages(fetch: Callable[[Optional[str]], Awaitable[Page[T]]]) -> list[T]:
+    out: list[T] = []
+    cursor: Optional[str] = None
+    while True:
+        page = await fetch(cursor)
+        out.extend(page.items)
+        if not page.next_cursor:
+            return out
         cursor = page.next_cursor
 
 

@@ -154,6 +154,7 @@ class TenantPublic(_Answer):
 
 class TenantList(_Answer):
     items: list[TenantPublic]
+    next_cursor: Optional[str] = None
 
 
 class ApiKeyPublic(_Answer):
@@ -174,6 +175,7 @@ class ApiKeyCreated(ApiKeyPublic):
 
 class ApiKeyList(_Answer):
     items: list[ApiKeyPublic]
+    next_cursor: Optional[str] = None
 
 
 class ItemResult(_Answer):
@@ -227,6 +229,7 @@ class DeploymentPublic(_Answer):
 
 class DeploymentList(_Answer):
     items: list[DeploymentPublic]
+    next_cursor: Optional[str] = None
 
 
 class VariantSpec(_Answer):
@@ -250,6 +253,7 @@ class ExperimentPublic(_Answer):
 
 class ExperimentList(_Answer):
     items: list[ExperimentPublic]
+    next_cursor: Optional[str] = None
 
 
 class VariantResult(_Answer):

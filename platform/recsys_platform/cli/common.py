@@ -128,6 +128,18 @@ def client(url: str | None, token: str | None) -> Iterator[ControlPlaneClient]:
         c.close()
 
 
+def all_items(c: ControlPlaneClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paginated list, as the API sent them (following ``next_cursor``)."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        body = c.get(path, params={**params, "limit": 1000, "cursor": cursor})
+        items.extend(body["items"])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return items
+
+
 def render(data: Any, output: Output, table: Callable[[Any], None]) -> None:
     """Print a read command's answer: ``table`` draws it for people; json/yaml print it whole."""
     if output is Output.json:

@@ -20,6 +20,7 @@ from recsys_platform.cli.common import (
     TokenOpt,
     UrlOpt,
     YesOpt,
+    all_items,
     client,
     confirm,
     console,
@@ -183,7 +184,7 @@ def list_deployments(
 ) -> None:
     """List a tenant's deployments with status, version and endpoint."""
     with reported_errors(), client(url, token) as c:
-        items = c.get(f"/v1/tenants/{tenant_id}/deployments")["items"]
+        items = all_items(c, f"/v1/tenants/{tenant_id}/deployments")
     if as_json:
         print_json(items)
         return

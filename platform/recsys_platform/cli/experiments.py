@@ -15,6 +15,7 @@ from recsys_platform.cli.common import (
     TokenOpt,
     UrlOpt,
     YesOpt,
+    all_items,
     client,
     confirm,
     console,
@@ -84,7 +85,7 @@ def list_experiments(
 ) -> None:
     """List the tenant's experiments."""
     with reported_errors(), client(url, token) as c:
-        items = c.get(f"/v1/tenants/{tenant_id}/experiments")["items"]
+        items = all_items(c, f"/v1/tenants/{tenant_id}/experiments")
 
     def table(items: list[dict[str, Any]]) -> None:
         t = Table("name", "surface", "status", "variants", "started", "stopped")

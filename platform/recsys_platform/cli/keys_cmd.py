@@ -15,6 +15,7 @@ from recsys_platform.cli.common import (
     TokenOpt,
     UrlOpt,
     YesOpt,
+    all_items,
     client,
     confirm,
     console,
@@ -62,7 +63,7 @@ def list_keys(
 ) -> None:
     """List keys by prefix (secrets are never shown again)."""
     with reported_errors(), client(url, token) as c:
-        items = c.get(f"/v1/tenants/{tenant_id}/api-keys")["items"]
+        items = all_items(c, f"/v1/tenants/{tenant_id}/api-keys")
 
     def table(items: list[dict[str, Any]]) -> None:
         t = Table("id", "name", "prefix", "scopes", "status", "last used")

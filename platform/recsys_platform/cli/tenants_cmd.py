@@ -17,6 +17,7 @@ from recsys_platform.cli.common import (
     TokenOpt,
     UrlOpt,
     YesOpt,
+    all_items,
     client,
     confirm,
     console,
@@ -73,7 +74,7 @@ def list_tenants(
 ) -> None:
     """List tenants."""
     with reported_errors(), client(url, token) as c:
-        items = c.get("/v1/tenants", params={"include_deleted": include_deleted})["items"]
+        items = all_items(c, "/v1/tenants", include_deleted=include_deleted)
 
     def table(items: list[dict[str, Any]]) -> None:
         t = Table("id", "display name", "use case", "status", "resources")

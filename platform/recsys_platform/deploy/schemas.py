@@ -145,3 +145,4 @@ class DeploymentPublic(BaseModel):
 
 class DeploymentList(BaseModel):
     items: list[DeploymentPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")

@@ -75,6 +75,7 @@ class ExperimentPublic(BaseModel):
 
 class ExperimentList(BaseModel):
     items: list[ExperimentPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class VariantResult(BaseModel):

@@ -65,6 +65,10 @@ def test_onboard_import_send_and_recommend(live: Live) -> None:
             cp.create_tenant(tenant_id, use_case="ecommerce")
         assert conflict.value.status == 409 and conflict.value.field_errors == {"id": "already exists"}
         assert tenant_id in [t.id for t in cp.list_tenants()]
+        for _ in range(3):
+            _tenant(cp)
+        paged = [t.id for t in cp.list_tenants(page_size=2)]  # follows next_cursor
+        assert paged == [t.id for t in cp.list_tenants()] and len(paged) >= 4 and tenant_id in paged
 
         items = _items(25)
         items.insert(12, {"item_id": "bad item"})  # rejected, the others kept

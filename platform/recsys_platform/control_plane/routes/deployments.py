@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.deploy.ports import DEPLOYMENT_NAME_PATTERN
 from recsys_platform.deploy.schemas import (
     DeploymentCreate,
@@ -47,9 +48,15 @@ async def create_deployment(
 
 @router.get("", response_model=DeploymentList)
 async def list_deployments(
-    tenant_id: TenantPath, deployments: DeploymentsDep, _: TenantAdminDep
+    tenant_id: TenantPath,
+    deployments: DeploymentsDep,
+    _: TenantAdminDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> DeploymentList:
-    return await run_in_threadpool(deployments.list, tenant_id)
+    listed = await run_in_threadpool(deployments.list, tenant_id)
+    items, next_cursor = page(listed.items, lambda d: d.name, limit, cursor)
+    return DeploymentList(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=DeploymentPublic)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.experiments.schemas import (
     ExperimentCreate,
     ExperimentList,
@@ -38,8 +39,15 @@ def create_experiment(
 
 
 @router.get("", response_model=ExperimentList)
-def list_experiments(tenant_id: TenantPath, experiments: ExperimentsDep, _: TenantAdminDep) -> ExperimentList:
-    return ExperimentList(items=experiments.list(tenant_id))
+def list_experiments(
+    tenant_id: TenantPath,
+    experiments: ExperimentsDep,
+    _: TenantAdminDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> ExperimentList:
+    items, next_cursor = page(experiments.list(tenant_id), lambda e: e.name, limit, cursor)
+    return ExperimentList(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=ExperimentPublic)
