@@ -13,6 +13,7 @@ from recsys_platform.cli import (
     db_cmd,
     deployments,
     experiments,
+    gateway_cmd,
     keys_cmd,
     policies,
     serve_cmd,
@@ -42,6 +43,8 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(policies.app, name="policies")
 app.add_typer(config_cmd.app, name="config")
+app.command("recommend", help="Ask the gateway for a user's list (a tenant API key).")(gateway_cmd.recommend)
+app.add_typer(gateway_cmd.events_app, name="events")
 
 
 def _print_version(value: bool) -> None:
