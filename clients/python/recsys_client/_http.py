@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Generic, Optional, TypeVar
@@ -76,11 +77,14 @@ class Call(Generic[T]):
     params: Optional[dict[str, Any]] = None
     headers: dict[str, str] = field(default_factory=dict)
     idempotent: Optional[bool] = None
-    """Safe to repeat after a 5xx or a dropped connection (default: every method but POST)."""
+    """Safe to repeat after a 5xx or a dropped connection (default: every method but POST, and
+    a POST that carries an ``Idempotency-Key``: the control plane answers its retries once)."""
 
     @property
     def repeatable(self) -> bool:
-        return self.idempotent if self.idempotent is not None else self.method.upper() != "POST"
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() != "POST" or "Idempotency-Key" in self.headers
 
 
 def _body(response: httpx.Response) -> Any:
@@ -121,6 +125,12 @@ class _Core:
         reason = str(exc) or type(exc).__name__
         return ConnectionFailed(self.base_url, reason, self._hint)
 
+    @staticmethod
+    def _prepare(call: "Call[Any]") -> None:
+        # one key per logical request, the same on every retry of it
+        if call.method.upper() == "POST" and call.idempotent is None:
+            call.headers.setdefault("Idempotency-Key", uuid.uuid4().hex)
+
     def _kwargs(self, call: "Call[Any]") -> dict[str, Any]:
         params = {k: v for k, v in (call.params or {}).items() if v is not None}
         return {"json": call.json, "params": params or None, "headers": {**self._headers, **call.headers}}
@@ -143,6 +153,7 @@ class SyncHttp(_Core):
         self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def run(self, call: "Call[T]") -> T:
+        self._prepare(call)
         attempt = 0
         while True:
             try:
@@ -187,6 +198,7 @@ class AsyncHttp(_Core):
         self._http = http or httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def run(self, call: "Call[T]") -> T:
+        self._prepare(call)
         attempt = 0
         while True:
             try:

@@ -14,6 +14,7 @@ from recsys_platform.bandit.checkpoints import MlflowCheckpoints
 from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
+from recsys_platform.control_plane.idempotency import IdempotencyMiddleware
 from recsys_platform.control_plane.openapi import OPENAPI_TAGS, add_problems
 from recsys_platform.control_plane.routes import (
     api_keys,
@@ -112,6 +113,7 @@ def create_app(
         if settings.database.auto_migrate:
             migrate.upgrade(engine)
         sessions = session_factory(engine)
+        app.state.sessions = sessions  # the Idempotency-Key middleware's records
         app.state.deployments = build_deployment_service(settings, sessions)
         active = list(provisioners) if provisioners is not None else build_provisioners(settings)
         if provisioners is None:  # a tenant purge undeploys the tenant's model servers
@@ -172,7 +174,7 @@ def create_app(
                     close()
             engine.dispose()
 
-    return service_app(
+    app = service_app(
         title="recsys control plane",
         description="Tenant onboarding and operations: tenants, API keys, the catalog, training, "
         "model versions, deployments and experiments.",
@@ -198,3 +200,5 @@ def create_app(
         openapi_tags=OPENAPI_TAGS,
         schema_fixes=add_problems,
     )
+    app.add_middleware(IdempotencyMiddleware, max_bytes=settings.max_request_bytes)
+    return app

@@ -70,10 +70,28 @@ OPENAPI_TAGS = [
 ]
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A unique value per logical request (e.g. a UUID): a retry with the same key and "
+    "credential gets the first answer again (`Idempotent-Replayed: true`) instead of doing it twice. "
+    "Kept 24 h; the same key with a different request is a 422, a retry while the first runs a 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
 def add_problems(doc: dict[str, Any]) -> None:
-    """Document :data:`EXTRA_PROBLEMS` on their operations (an unknown id is a bug here)."""
+    """Document :data:`EXTRA_PROBLEMS` on their operations (an unknown id is a bug here), and
+    ``Idempotency-Key`` on every ``POST``."""
     seen = set()
     for path_item in doc["paths"].values():
+        if "post" in path_item:
+            post = path_item["post"]
+            post.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+            for status in (409, 422):
+                post["responses"].setdefault(str(status), problem_response(status))
+            post["responses"] = dict(sorted(post["responses"].items()))
         for operation in path_item.values():
             extra = EXTRA_PROBLEMS.get(operation.get("operationId", ""))
             if extra is None:
