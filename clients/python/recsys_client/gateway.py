@@ -8,6 +8,7 @@ from typing import Any, Optional, Union
 
 from recsys_client._http import AsyncHttp, Call, RetryPolicy, SyncHttp
 from recsys_client.models import (
+    BatchRecommendationResponse,
     ContextValue,
     Event,
     EventBatchResult,
@@ -148,6 +149,24 @@ def _rerank_call(
     )
 
 
+def _batch_call(
+    requests: Sequence[Union[RecommendationRequest, dict[str, Any]]],
+) -> Call[list[RecommendationResponse]]:
+    bodies = [
+        (r if isinstance(r, RecommendationRequest) else RecommendationRequest.model_validate(r)).model_dump(
+            mode="json", exclude_none=True
+        )
+        for r in requests
+    ]
+    return Call(
+        "POST",
+        "/v1/recommendations/batch",
+        lambda body: BatchRecommendationResponse.model_validate(body).results,
+        json={"requests": bodies},
+        idempotent=True,
+    )
+
+
 def _similar_call(item_id: str, n: int) -> Call[RecommendationResponse]:
     return Call("GET", f"/v1/items/{item_id}/similar", RecommendationResponse.model_validate, params={"n": n})
 
@@ -220,6 +239,12 @@ class GatewayClient(SyncHttp):
     def similar_items(self, item_id: str, n: int = 10) -> RecommendationResponse:
         """Items like ``item_id`` (:class:`~recsys_client.errors.NotFound` for an unknown item)."""
         return self.run(_similar_call(item_id, n))
+
+    def recommend_batch(
+        self, requests: Sequence[Union[RecommendationRequest, dict[str, Any]]]
+    ) -> list[RecommendationResponse]:
+        """Lists for up to 100 users in one call, in the order of ``requests``."""
+        return self.run(_batch_call(requests))
 
 
 class EventBatcher:
@@ -312,6 +337,11 @@ class AsyncGatewayClient(AsyncHttp):
 
     async def similar_items(self, item_id: str, n: int = 10) -> RecommendationResponse:
         return await self.run(_similar_call(item_id, n))
+
+    async def recommend_batch(
+        self, requests: Sequence[Union[RecommendationRequest, dict[str, Any]]]
+    ) -> list[RecommendationResponse]:
+        return await self.run(_batch_call(requests))
 
     async def stream_events(self, events: AsyncIterator[EventLike]) -> EventBatchResult:
         """Send events from an async source in batches of ``batch_size``."""

@@ -120,6 +120,10 @@ class RecommendationResponse(_Answer):
     fallback: bool
 
 
+class BatchRecommendationResponse(_Answer):
+    results: list[RecommendationResponse]
+
+
 # -- control plane ----------------------------------------------------------------------------
 
 UseCase = str

@@ -16,7 +16,7 @@ from recsys_platform.events.schemas import Event
 from recsys_platform.gateway.auth import GatewayAuth
 from recsys_platform.gateway.deps import GatewayServices
 from recsys_platform.gateway.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
-from recsys_platform.gateway.routes import events, recommendations, rerank
+from recsys_platform.gateway.routes import batch, events, recommendations, rerank
 from recsys_platform.gateway.routes.events import EventBatchProblem
 from recsys_platform.gateway.serving import build_recommendation_services
 from recsys_platform.settings import GatewaySettings
@@ -88,7 +88,7 @@ def create_app(
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
-        routers=[events.router, recommendations.router, rerank.router],
+        routers=[events.router, batch.router, recommendations.router, rerank.router],
         lifespan=lifespan,
         span_processors=span_processors,
         error_statuses=(401, 403, 404, 413, 422, 429, 503),

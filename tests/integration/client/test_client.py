@@ -106,6 +106,8 @@ def test_onboard_import_send_and_recommend(live: Live) -> None:
         reranked = gw.rerank("u1", ["sku-010", "sku-011", "sku-012"], n=2)
         assert [i.item_id for i in reranked.items] == ["sku-010", "sku-011"]
         assert gw.similar_items("sku-001", n=3).fallback is True
+        lists = gw.recommend_batch([{"user_id": "u1", "n": 2}, {"user_id": "u2", "n": 4}])
+        assert len(lists) == 2 and len(lists[0].items) <= 2 and len(lists[1].items) <= 4
         with pytest.raises(InvalidInput) as invalid:
             gw.recommend("u1", n=0)
         assert set(invalid.value.field_errors) == {"n"}

@@ -30,7 +30,7 @@ def test_document_names_every_model_scheme_and_operation(platform: Platform, tmp
         doc = client.get("/openapi.json").json()
     check_document(doc)
     ops = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
-    assert ops == {"post_events", "recommend", "rerank", "similar_items"}
+    assert ops == {"post_events", "recommend", "recommend_batch", "rerank", "similar_items"}
     schemas = doc["components"]["schemas"]
     assert schemas["EventBatch"]["properties"]["events"]["items"] == {"$ref": "#/components/schemas/Event"}
     assert set(schemas["Event"]["required"]) == {"event_id", "user_id", "item_id", "type", "timestamp"}
@@ -81,6 +81,16 @@ def test_every_error_class_is_answered_as_documented(platform: Platform, tmp_pat
         assert call("POST", "/v1/events", json={"events": []}, headers=auth(writer))["status"] == 422
         listed = call("POST", "/v1/recommendations", json={"user_id": "u1"}, headers=auth(reader))
         assert listed["fallback"] is True
+        batch = {"requests": [{"user_id": "u1", "n": 2}, {"user_id": "u2", "n": 3}]}
+        answered = call("POST", "/v1/recommendations/batch", json=batch, headers=auth(reader))
+        assert [len(r["items"]) <= n for r, n in zip(answered["results"], (2, 3), strict=True)] == [
+            True,
+            True,
+        ]
+        assert answered["results"][0]["recommendation_id"] != answered["results"][1]["recommendation_id"]
+        too_many = {"requests": [{"user_id": f"u{i}"} for i in range(101)]}
+        refused = call("POST", "/v1/recommendations/batch", json=too_many, headers=auth(reader))
+        assert refused["errors"][0]["field"] == "requests"
         reranked = call(
             "POST", "/v1/rerank", json={"user_id": "u1", "items": ["a", "b"]}, headers=auth(reader)
         )
