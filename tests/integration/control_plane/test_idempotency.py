@@ -15,8 +15,12 @@ from tests.factories import ADMIN, create_key, create_tenant, key_header, tenant
 pytestmark = pytest.mark.integration
 
 
-def test_a_retried_post_creates_once_and_answers_the_same(make_client: AppFactory, database_url: str) -> None:
-    with make_client(training={"enabled": False}) as client:
+def test_a_retried_post_creates_once_and_answers_the_same(
+    make_client: AppFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # the dead registry answers at once
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with make_client(mlflow={"tracking_uri": "http://127.0.0.1:1", "provision": False}) as client:
         create_tenant(client, ADMIN, id="shop")
         url = "/v1/tenants/shop/api-keys"
         body = {"name": "web", "scopes": ["events:write"]}
@@ -44,9 +48,12 @@ def test_a_retried_post_creates_once_and_answers_the_same(make_client: AppFactor
         ]
         assert [r.status_code for r in refused] == [422, 422]
         assert refused[1].headers["idempotent-replayed"] == "true"
-        runs = "/v1/tenants/shop/training-runs"
-        off = [client.post(runs, json={}, headers={**ADMIN, "Idempotency-Key": "k-3"}) for _ in "ab"]
-        assert [r.status_code for r in off] == [503, 503] and "idempotent-replayed" not in off[1].headers
+        champion = "/v1/tenants/shop/models/champion"  # the registry does not answer: 503
+        down = [
+            client.post(champion, json={"version": "1"}, headers={**ADMIN, "Idempotency-Key": "k-3"})
+            for _ in "ab"
+        ]
+        assert [r.status_code for r in down] == [503, 503] and "idempotent-replayed" not in down[1].headers
 
         # a retry while the first request still runs: 409
         engine = build_engine(database_url)
