@@ -127,7 +127,7 @@ class BatchRecommendationResponse(_Answer):
 # -- control plane ----------------------------------------------------------------------------
 
 UseCase = str
-Scope = Literal["events:write", "recommendations:read", "admin"]
+Scope = Literal["events:write", "recommendations:read", "admin", "users:delete", "users:export"]
 
 
 class Quotas(_Answer):

@@ -97,7 +97,12 @@ def test_every_error_class_is_answered_as_documented(platform: Platform, tmp_pat
         assert [i["item_id"] for i in reranked["items"]] == ["a", "b"]
         similar = call("GET", "/v1/items/a/similar?n=3", "/v1/items/{item_id}/similar", headers=auth(reader))
         assert similar["fallback"] is True
-        quota = call("POST", "/v1/events", json={"events": [event(n) for n in range(5)]}, headers=auth(slow))
+        too_big = call(
+            "POST", "/v1/events", json={"events": [event(n) for n in range(5)]}, headers=auth(slow)
+        )
+        assert too_big["status"] == 413  # more than the quota's burst: never accepted
+        call("POST", "/v1/events", json={"events": [event(n) for n in range(2)]}, headers=auth(slow))
+        quota = call("POST", "/v1/events", json={"events": [event(n) for n in range(2)]}, headers=auth(slow))
         assert quota["status"] == 429
         for _ in range(3):
             response = client.post("/v1/recommendations", json={"user_id": "u1"}, headers=auth(slow))
