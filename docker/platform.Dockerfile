@@ -34,7 +34,8 @@ COPY pyproject.toml README.md ./
 COPY platform ./platform
 COPY pipelines ./pipelines
 COPY model_servers ./model_servers
-RUN pip install --no-cache-dir --no-deps . \
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir --no-deps ./clients/python . \
     && pip check
 
 

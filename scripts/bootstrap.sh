@@ -24,7 +24,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 
 stamp=".venv/.recsys-installed"
-want="$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.lock pyproject.toml clients/python/pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "[bootstrap] environment up to date"
   exit 0
@@ -34,6 +34,7 @@ start=$SECONDS
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install --quiet --upgrade "pip==26.3"
 .venv/bin/python -m pip install --quiet -r requirements.lock
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e clients/python
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 .venv/bin/python -m pip check
 echo "$want" > "$stamp"

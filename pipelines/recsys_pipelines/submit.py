@@ -6,9 +6,12 @@ so what runs on the cluster is exactly what code review saw.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from recsys_pipelines.compile import TRAINING_YAML
 
@@ -46,8 +49,39 @@ def submit_training_run(
     namespace: str | None = None,
     package_path: Path = TRAINING_YAML,
     pipeline_root: str | None = None,
+    component_image: str | None = None,
 ) -> str:
-    """Create a run of the compiled pipeline (caching off); returns the KFP run id."""
+    """Create a run of the compiled pipeline (caching off); returns the KFP run id.
+
+    ``component_image`` replaces the image every component runs in (the compiled spec names
+    the release's default, ``COMPONENT_IMAGE``): the chart sets it from its values, so a
+    mirrored registry or a pinned digest needs no recompilation."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if component_image:
+            package_path = with_component_image(package_path, component_image, Path(tmp))
+        return _create_run(client, package_path, arguments, run_name, experiment, namespace, pipeline_root)
+
+
+def with_component_image(package_path: Path, image: str, folder: Path) -> Path:
+    """A copy of the compiled spec whose executors all run ``image``."""
+    spec = yaml.safe_load(package_path.read_text())
+    executors = spec["deploymentSpec"]["executors"]
+    for executor in executors.values():
+        executor["container"]["image"] = image
+    out = folder / package_path.name
+    out.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return out
+
+
+def _create_run(
+    client: Any,
+    package_path: Path,
+    arguments: dict[str, Any],
+    run_name: str,
+    experiment: str,
+    namespace: str | None,
+    pipeline_root: str | None,
+) -> str:
     result = client.create_run_from_pipeline_package(
         str(package_path),
         arguments=arguments,

@@ -139,6 +139,9 @@ class KfpSettings(BaseModel):
     """Kubeflow experiment the runs are filed under."""
     poll_seconds: float = Field(default=5.0, gt=0)
     """Kubeflow mode: how often a run's state is polled."""
+    component_image: str | None = None
+    """Kubeflow mode: the image every pipeline component runs in (``docker/pipelines.Dockerfile``;
+    a registry mirror or a digest); unset: the compiled spec's default."""
 
     @model_validator(mode="after")
     def _host_for_kubeflow(self) -> KfpSettings:

@@ -15,11 +15,17 @@ from rich.table import Table
 from recsys_platform.cli.common import (
     DEFAULT_DEV_TOKEN,
     DEFAULT_URL,
+    Output,
+    OutputOpt,
     TokenOpt,
     UrlOpt,
+    YesOpt,
+    all_items,
     client,
+    confirm,
     console,
     print_json,
+    render,
     reported_errors,
 )
 
@@ -78,6 +84,33 @@ def _body(
     return body
 
 
+def _changes(
+    alias: str | None,
+    version: str | None,
+    uri: str | None,
+    cpu: str | None,
+    memory: str | None,
+    cpu_limit: str | None,
+    memory_limit: str | None,
+    min_replicas: int | None,
+    max_replicas: int | None,
+    canary: int | None,
+) -> dict[str, Any]:
+    """A PATCH body with only the options the user gave (nothing else is reset)."""
+    model = {k: v for k, v in (("alias", alias), ("version", version), ("uri", uri)) if v is not None}
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v is not None}
+    limits = {k: v for k, v in (("cpu", cpu_limit), ("memory", memory_limit)) if v is not None}
+    resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+    given = {
+        "model": model or None,
+        "resources": resources or None,
+        "min_replicas": min_replicas,
+        "max_replicas": max_replicas,
+        "canary_traffic_percent": canary,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _show(d: dict[str, Any]) -> None:
     version = d.get("resolved_version") or "-"
     where = d.get("predict_url") or "-"
@@ -125,18 +158,21 @@ def update(
     memory: MemOpt = None,
     cpu_limit: CpuLimitOpt = None,
     memory_limit: MemLimitOpt = None,
-    min_replicas: MinOpt = 1,
-    max_replicas: MaxOpt = 1,
+    min_replicas: Annotated[int | None, typer.Option("--min-replicas", help="Fewest replicas.")] = None,
+    max_replicas: Annotated[int | None, typer.Option("--max-replicas", help="Most replicas.")] = None,
     canary: CanaryOpt = None,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
-    """Roll out a new model version or scaling to NAME (``--canary`` splits traffic on KServe)."""
-    body = _body(
+    """Change only what is given on NAME: another model (``--alias``/``--version``/``--uri``),
+    scaling or resources; the rest stays (``--canary`` splits traffic on KServe)."""
+    body = _changes(
         alias, version, uri, cpu, memory, cpu_limit, memory_limit, min_replicas, max_replicas, canary
     )
+    if not body:
+        raise typer.BadParameter("nothing to change: give --alias/--version/--uri, scaling or resources")
     with reported_errors(), client(url, token) as c:
-        _show(c.request("PUT", f"/v1/tenants/{tenant_id}/deployments/{name}", json=body))
+        _show(c.request("PATCH", f"/v1/tenants/{tenant_id}/deployments/{name}", json=body))
 
 
 @app.command("list")
@@ -148,7 +184,7 @@ def list_deployments(
 ) -> None:
     """List a tenant's deployments with status, version and endpoint."""
     with reported_errors(), client(url, token) as c:
-        items = c.get(f"/v1/tenants/{tenant_id}/deployments")["items"]
+        items = all_items(c, f"/v1/tenants/{tenant_id}/deployments")
     if as_json:
         print_json(items)
         return
@@ -168,15 +204,28 @@ def list_deployments(
 
 
 @app.command("get")
-def get(tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
-    """Show one deployment as JSON."""
+def get(
+    tenant_id: str,
+    name: str,
+    output: OutputOpt = Output.json,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Show one deployment (JSON by default)."""
     with reported_errors(), client(url, token) as c:
-        print_json(c.get(f"/v1/tenants/{tenant_id}/deployments/{name}"))
+        render(c.get(f"/v1/tenants/{tenant_id}/deployments/{name}"), output, print_json)
 
 
 @app.command("delete")
-def delete(tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+def delete(
+    tenant_id: str,
+    name: str,
+    yes: YesOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
     """Stop serving NAME and remove it."""
+    confirm(f"Delete deployment {name} of {tenant_id}? It stops serving at once.", yes)
     with reported_errors(), client(url, token) as c:
         c.delete(f"/v1/tenants/{tenant_id}/deployments/{name}")
     console.print(f"deployment/{name} deleted")

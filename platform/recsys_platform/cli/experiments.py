@@ -10,10 +10,16 @@ from rich.table import Table
 from recsys_platform.cli.common import (
     DEFAULT_DEV_TOKEN,
     DEFAULT_URL,
+    Output,
+    OutputOpt,
     TokenOpt,
     UrlOpt,
+    YesOpt,
+    all_items,
     client,
+    confirm,
     console,
+    render,
     reported_errors,
 )
 from recsys_platform.errors import FieldError, InvalidInput
@@ -71,22 +77,91 @@ def create(
 
 
 @app.command("list")
-def list_experiments(tenant_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+def list_experiments(
+    tenant_id: str,
+    output: OutputOpt = Output.table,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
     """List the tenant's experiments."""
     with reported_errors(), client(url, token) as c:
-        items = c.get(f"/v1/tenants/{tenant_id}/experiments")["items"]
-    table = Table("name", "surface", "status", "variants", "started", "stopped")
-    for e in items:
-        variants = ", ".join(f"{v['name']}={v['deployment']}:{v['weight']:g}" for v in e["variants"])
-        table.add_row(
-            e["name"],
-            e["surface"],
-            e["status"],
-            variants,
-            str(e["started_at"] or "-"),
-            str(e["stopped_at"] or "-"),
-        )
-    console.print(table)
+        items = all_items(c, f"/v1/tenants/{tenant_id}/experiments")
+
+    def table(items: list[dict[str, Any]]) -> None:
+        t = Table("name", "surface", "status", "variants", "started", "stopped")
+        for e in items:
+            variants = ", ".join(f"{v['name']}={v['deployment']}:{v['weight']:g}" for v in e["variants"])
+            t.add_row(
+                e["name"],
+                e["surface"],
+                e["status"],
+                variants,
+                str(e["started_at"] or "-"),
+                str(e["stopped_at"] or "-"),
+            )
+        console.print(t)
+
+    render(items, output, table)
+
+
+@app.command("get")
+def get(
+    tenant_id: str,
+    name: str,
+    output: OutputOpt = Output.json,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Show one experiment (JSON by default)."""
+    with reported_errors(), client(url, token) as c:
+        render(c.get(f"/v1/tenants/{tenant_id}/experiments/{name}"), output, _show)
+
+
+@app.command("update")
+def update(
+    tenant_id: str,
+    name: str,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant", help="Replace the variants (drafts only): name=deployment[:weight], repeat."
+        ),
+    ] = None,
+    surface: Annotated[str | None, typer.Option(help="Where the lists are shown (drafts only).")] = None,
+    window: Annotated[
+        int | None, typer.Option("--window", help="Click attribution window (seconds).")
+    ] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Change only what is given: variants and surface of a draft, the window until it stops."""
+    with reported_errors():
+        body: dict[str, Any] = {}
+        if variant:
+            body["variants"] = [parse_variant(v) for v in variant]
+        if surface is not None:
+            body["surface"] = surface
+        if window is not None:
+            body["attribution_window_seconds"] = window
+        if not body:
+            raise typer.BadParameter("nothing to change: give --variant, --surface or --window")
+        with client(url, token) as c:
+            _show(c.patch(f"/v1/tenants/{tenant_id}/experiments/{name}", json=body))
+
+
+@app.command("delete")
+def delete(
+    tenant_id: str,
+    name: str,
+    yes: YesOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Delete a draft or stopped experiment and its results (stop a running one first)."""
+    confirm(f"Delete experiment {name} of {tenant_id} and its results?", yes)
+    with reported_errors(), client(url, token) as c:
+        c.delete(f"/v1/tenants/{tenant_id}/experiments/{name}")
+    console.print(f"experiment/{name} deleted")
 
 
 @app.command("start")
@@ -105,11 +180,19 @@ def stop(tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt =
 
 @app.command("results")
 def results(
-    tenant_id: str, name: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN
+    tenant_id: str,
+    name: str,
+    output: OutputOpt = Output.table,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
     """Impressions, clicks, CTR with a 95% interval, and the p-value against the control."""
     with reported_errors(), client(url, token) as c:
         res = c.get(f"/v1/tenants/{tenant_id}/experiments/{name}/results")
+    render(res, output, _results_table)
+
+
+def _results_table(res: dict[str, Any]) -> None:
     table = Table(
         "variant", "deployment", "impressions", "clicks", "CTR", "95% CI", "lift", "p-value", "significant",
         title=f"{res['experiment']} ({res['status']}), control: {res['control']}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.syntax import Syntax
@@ -12,11 +12,17 @@ from rich.table import Table
 from recsys_platform.cli.common import (
     DEFAULT_DEV_TOKEN,
     DEFAULT_URL,
+    Output,
+    OutputOpt,
     TokenOpt,
     UrlOpt,
+    YesOpt,
+    all_items,
     client,
+    confirm,
     console,
     print_json,
+    render,
     reported_errors,
 )
 
@@ -62,35 +68,46 @@ def apply(
 @app.command("list")
 def list_tenants(
     include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    output: OutputOpt = Output.table,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
     """List tenants."""
     with reported_errors(), client(url, token) as c:
-        items = c.get("/v1/tenants", params={"include_deleted": include_deleted})["items"]
-    table = Table("id", "display name", "use case", "status", "resources")
-    for t in items:
-        table.add_row(t["id"], t["display_name"], t["use_case"], t["status"], str(len(t["resources"])))
-    console.print(table)
+        items = all_items(c, "/v1/tenants", include_deleted=include_deleted)
+
+    def table(items: list[dict[str, Any]]) -> None:
+        t = Table("id", "display name", "use case", "status", "resources")
+        for row in items:
+            t.add_row(
+                row["id"], row["display_name"], row["use_case"], row["status"], str(len(row["resources"]))
+            )
+        console.print(t)
+
+    render(items, output, table)
 
 
 @app.command("get")
-def get_tenant(tenant_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
-    """Show one tenant as JSON."""
+def get_tenant(
+    tenant_id: str,
+    output: OutputOpt = Output.json,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
+    """Show one tenant (JSON by default)."""
     with reported_errors(), client(url, token) as c:
-        print_json(c.get(f"/v1/tenants/{tenant_id}"))
+        render(c.get(f"/v1/tenants/{tenant_id}"), output, print_json)
 
 
 @app.command("delete")
 def delete_tenant(
     tenant_id: str,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
 ) -> None:
     """Delete a tenant: keys stop at once, then its topics, catalog and other resources go."""
-    if not yes:
-        typer.confirm(f"Delete tenant {tenant_id} and purge its data?", abort=True)
+    confirm(f"Delete tenant {tenant_id} and purge its data?", yes)
     with reported_errors(), client(url, token) as c:
         result = c.delete(f"/v1/tenants/{tenant_id}")
     console.print(f"tenant/{tenant_id} {result['status']}")

@@ -13,16 +13,20 @@ from rich.table import Table
 from recsys_platform.cli.common import (
     DEFAULT_DEV_TOKEN,
     DEFAULT_URL,
+    EXIT_TIMEOUT,
+    Output,
+    OutputOpt,
     TokenOpt,
     UrlOpt,
     client,
     console,
     err_console,
+    render,
     reported_errors,
 )
 
 STAGES = ("load_data", "train", "evaluate", "register")
-TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id.")]
+TenantArg = Annotated[str, typer.Argument(help="Tenant id.", show_default=False)]
 models_app = typer.Typer(
     help="Registered model versions of a tenant: list, promote, roll back.", no_args_is_help=True
 )
@@ -61,7 +65,7 @@ def _summary(run: dict[str, Any]) -> None:
 
 
 def train(
-    tenant: TenantOpt,
+    tenant: TenantArg,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the run until it ends.")] = True,
     params: Annotated[
         Path | None,
@@ -89,7 +93,7 @@ def train(
             while run["status"] not in ("succeeded", "failed"):
                 if time.monotonic() > deadline:
                     err_console.print(f"still {run['status']} after {timeout:.0f}s; it keeps running")
-                    raise typer.Exit(2)
+                    raise typer.Exit(EXIT_TIMEOUT)
                 time.sleep(0.5)
                 run = c.get(f"/v1/tenants/{tenant}/training-runs/{run['id']}")
                 live.update(_render(run))
@@ -97,28 +101,37 @@ def train(
 
 
 @models_app.command("list")
-def list_models(tenant: TenantOpt, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+def list_models(
+    tenant: TenantArg,
+    output: OutputOpt = Output.table,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = DEFAULT_DEV_TOKEN,
+) -> None:
     """Versions (newest first) with aliases and ndcg@10."""
     with reported_errors(), client(url, token) as c:
         body = c.get(f"/v1/tenants/{tenant}/models")
-    table = Table(
-        "version", "aliases", "ndcg@10", "recall@10", "training run", title=body["registered_model"]
-    )
-    for v in body["items"]:
-        m = v["metrics"]
-        table.add_row(
-            v["version"],
-            ", ".join(v["aliases"]),
-            f"{m['ndcg_at_10']:.4f}" if "ndcg_at_10" in m else "",
-            f"{m['recall_at_10']:.4f}" if "recall_at_10" in m else "",
-            v["tags"].get("recsys.training_run_id", ""),
+
+    def table(body: dict[str, Any]) -> None:
+        t = Table(
+            "version", "aliases", "ndcg@10", "recall@10", "training run", title=body["registered_model"]
         )
-    console.print(table)
+        for v in body["items"]:
+            m = v["metrics"]
+            t.add_row(
+                v["version"],
+                ", ".join(v["aliases"]),
+                f"{m['ndcg_at_10']:.4f}" if "ndcg_at_10" in m else "",
+                f"{m['recall_at_10']:.4f}" if "recall_at_10" in m else "",
+                v["tags"].get("recsys.training_run_id", ""),
+            )
+        console.print(t)
+
+    render(body, output, table)
 
 
 @models_app.command("promote")
 def promote(
-    tenant: TenantOpt,
+    tenant: TenantArg,
     version: Annotated[str, typer.Argument(help="Version number to make champion.")],
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = DEFAULT_DEV_TOKEN,
@@ -130,7 +143,7 @@ def promote(
 
 
 @models_app.command("rollback")
-def rollback(tenant: TenantOpt, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
+def rollback(tenant: TenantArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = DEFAULT_DEV_TOKEN) -> None:
     """Move champion back to the previous champion version."""
     with reported_errors(), client(url, token) as c:
         body = c.post(f"/v1/tenants/{tenant}/models/champion/rollback")

@@ -14,6 +14,8 @@ from recsys_platform.bandit.checkpoints import MlflowCheckpoints
 from recsys_platform.bandit.service import PolicyEvaluator, PolicyService
 from recsys_platform.catalog.service import CatalogService, NewItemsHook
 from recsys_platform.control_plane.deps import ControlPlaneServices
+from recsys_platform.control_plane.idempotency import IdempotencyMiddleware
+from recsys_platform.control_plane.openapi import OPENAPI_TAGS, add_problems
 from recsys_platform.control_plane.routes import (
     api_keys,
     catalog,
@@ -111,6 +113,7 @@ def create_app(
         if settings.database.auto_migrate:
             migrate.upgrade(engine)
         sessions = session_factory(engine)
+        app.state.sessions = sessions  # the Idempotency-Key middleware's records
         app.state.deployments = build_deployment_service(settings, sessions)
         active = list(provisioners) if provisioners is not None else build_provisioners(settings)
         if provisioners is None:  # a tenant purge undeploys the tenant's model servers
@@ -171,9 +174,10 @@ def create_app(
                     close()
             engine.dispose()
 
-    return service_app(
+    app = service_app(
         title="recsys control plane",
-        description="Tenant onboarding: tenants, API keys, catalog schema and item import.",
+        description="Tenant onboarding and operations: tenants, API keys, the catalog, training, "
+        "model versions, deployments and experiments.",
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
@@ -191,4 +195,10 @@ def create_app(
         lifespan=lifespan,
         span_processors=span_processors,
         write_error_statuses=(409,),
+        security_description="The platform admin token, or a tenant API key with the `admin` scope "
+        "(tenant routes only).",
+        openapi_tags=OPENAPI_TAGS,
+        schema_fixes=add_problems,
     )
+    app.add_middleware(IdempotencyMiddleware, max_bytes=settings.max_request_bytes)
+    return app

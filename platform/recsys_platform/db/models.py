@@ -303,6 +303,25 @@ class UserErasure(Base):
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class IdempotencyRecord(Base):
+    """The answer to a ``POST`` sent with an ``Idempotency-Key``: a retry with the same key and
+    credential gets it again instead of creating a second resource. ``status`` is None while the
+    first request runs."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """sha256 of the presented credential: keys of different callers never meet."""
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    content_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 __all__ = [
     "ApiKey",
     "BanditDecision",
@@ -314,6 +333,7 @@ __all__ = [
     "ExperimentImpression",
     "ExperimentVariantStats",
     "GuardrailSetRow",
+    "IdempotencyRecord",
     "ProvisionedResource",
     "Tenant",
     "TrainingRun",

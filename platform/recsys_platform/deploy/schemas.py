@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -95,6 +95,20 @@ class DeploymentUpdate(_Scaling):
     """The model to serve."""
 
 
+class DeploymentPatch(_Strict):
+    """``PATCH /v1/tenants/{t}/deployments/{name}``: change only the fields given (JSON merge
+    patch, RFC 7396: an absent field keeps its value, ``null`` clears an optional one)."""
+
+    model: ModelSelector | None = None
+    """The model to serve (absent: the one served now)."""
+    resources: dict[str, Any] | None = None
+    """Merged into the current requests and limits (``{"limits": {"cpu": "2"}}``)."""
+    min_replicas: int | None = Field(default=None, ge=0, le=100)
+    max_replicas: int | None = Field(default=None, ge=1, le=100)
+    canary_traffic_percent: int | None = Field(default=None, ge=0, le=100)
+    """``null`` sends all traffic to the new revision."""
+
+
 class ModelPublic(BaseModel):
     alias: str | None = None
     version: str | None = None
@@ -131,3 +145,4 @@ class DeploymentPublic(BaseModel):
 
 class DeploymentList(BaseModel):
     items: list[DeploymentPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")

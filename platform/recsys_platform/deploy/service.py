@@ -11,7 +11,9 @@ import logging
 import threading
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +31,7 @@ from recsys_platform.deploy.resolver import ModelRef, ModelResolver, check_raw_u
 from recsys_platform.deploy.schemas import (
     DeploymentCreate,
     DeploymentList,
+    DeploymentPatch,
     DeploymentPublic,
     DeploymentUpdate,
     ModelPublic,
@@ -123,6 +126,33 @@ class DeploymentService:
                 platform_admin=platform_admin,
                 name_prefix=self._resolver.name_prefix,
             )
+
+    def patch(
+        self, tenant_id: str, name: str, body: DeploymentPatch, *, platform_admin: bool = False
+    ) -> DeploymentPublic:
+        """Change only what ``body`` sets; the model, scaling and resources it leaves out stay
+        as they are (the current model alias or version is served again, re-resolved). A model
+        the caller gives is checked as on ``update``; the one kept was checked when it was set."""
+        if body.model is not None:
+            self._check_model(tenant_id, DeploymentUpdate(model=body.model), platform_admin)
+        with self._lock(tenant_id, name):
+            with self._sessions() as s:
+                active_tenant(s, tenant_id)
+                row = self._row(s, tenant_id, name)
+                if row is None:
+                    raise NotFound(f"deployment '{name}' not found", [FieldError("name", "unknown")])
+                current = _as_update(row)
+            changes = body.model_dump(exclude_unset=True)
+            if "model" in changes and changes["model"] is None:
+                raise InvalidInput("model: cannot be null", [FieldError("model", "cannot be null")])
+            if "resources" in changes:
+                changes["resources"] = merge_patch(current["resources"], changes["resources"] or {})
+            try:
+                merged = DeploymentUpdate.model_validate({**current, **changes})
+            except ValidationError as exc:
+                errors = [FieldError(".".join(map(str, e["loc"])) or "body", e["msg"]) for e in exc.errors()]
+                raise InvalidInput("; ".join(f"{e.field}: {e.reason}" for e in errors), errors) from None
+            return self._apply(tenant_id, name, merged, existing=True, platform_admin=platform_admin)
 
     def delete(self, tenant_id: str, name: str) -> None:
         """Stop serving and remove the row."""
@@ -398,3 +428,33 @@ def _public(row: Deployment, status: DeploymentStatus | None) -> DeploymentPubli
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _as_update(row: Deployment) -> dict[str, Any]:
+    """What a ``PUT`` would send to leave the deployment as it is."""
+    if row.model_alias is not None:
+        model: dict[str, Any] = {"alias": row.model_alias}
+    elif row.model_version is not None:
+        model = {"version": row.model_version}
+    else:
+        model = {"uri": row.model_uri}
+    return {
+        "model": model,
+        "resources": dict(row.resources or {}),
+        "min_replicas": row.min_replicas,
+        "max_replicas": row.max_replicas,
+        "canary_traffic_percent": row.canary_traffic_percent,
+    }
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge key by key, ``null`` removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out

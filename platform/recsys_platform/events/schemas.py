@@ -22,19 +22,45 @@ ENVELOPE_VERSION = 1
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s\x00]+$")]
 ContextValue = str | int | float | bool
 
+#: Examples the OpenAPI document shows (and a test validates).
+EXAMPLE_EVENT: dict[str, Any] = {
+    "event_id": "e-7f3a9c",
+    "user_id": "u-1842",
+    "session_id": "s-77",
+    "item_id": "sku-123",
+    "type": "click",
+    "timestamp": "2026-11-28T10:00:00Z",
+    "context": {"device": "mobile"},
+    "recommendation_id": "3b1f0e5c2a7d4e8f9a6b5c4d3e2f1a0b",
+}
+EXAMPLE_RATING: dict[str, Any] = {
+    "event_id": "e-7f3a9d",
+    "user_id": "u-1842",
+    "item_id": "sku-123",
+    "type": "rating",
+    "value": 4.5,
+    "timestamp": "2026-11-28T10:02:00Z",
+}
+
 
 class Event(BaseModel):
     """One user event. ``event_id`` is the client's idempotency key."""
 
     # NaN and Infinity are refused (named by field): they are not JSON and poison sums downstream.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [EXAMPLE_EVENT, EXAMPLE_RATING]},
+    )
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00]+$")]
     user_id: Id
     session_id: Id | None = None
     item_id: Id
     type: EventType
-    value: float | None = Field(default=None, description="Rating (1-5) or watch seconds.")
+    value: float | None = Field(
+        default=None, description="A rating (0-10, required for `rating` events) or watch seconds (>= 0)."
+    )
     timestamp: datetime
     context: dict[Annotated[str, StringConstraints(max_length=64)], ContextValue] = Field(
         default_factory=dict, max_length=32
@@ -90,7 +116,9 @@ class Event(BaseModel):
 
 
 class EventBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """1-1,000 events; each is validated on its own (see ``Event``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [EXAMPLE_EVENT]}]})
 
     events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 

@@ -41,6 +41,23 @@ class ExperimentCreate(BaseModel):
         return variants
 
 
+class ExperimentUpdate(BaseModel):
+    """``PATCH``: change only the fields given. Variants and surface change only while the
+    experiment is a ``draft`` (a running one would reassign users mid-test); the attribution
+    window changes until it stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    surface: Slug | None = None
+    variants: list[VariantSpec] | None = Field(default=None, min_length=2, max_length=10)
+    attribution_window_seconds: int | None = Field(default=None, ge=1, le=7 * 24 * 3600)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_names(cls, variants: list[VariantSpec] | None) -> list[VariantSpec] | None:
+        return None if variants is None else ExperimentCreate._unique_names(variants)
+
+
 class ExperimentPublic(BaseModel):
     """An experiment as the API shows it."""
 
@@ -58,6 +75,7 @@ class ExperimentPublic(BaseModel):
 
 class ExperimentList(BaseModel):
     items: list[ExperimentPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class VariantResult(BaseModel):

@@ -16,6 +16,7 @@ from recsys_platform.experiments.schemas import (
     ExperimentCreate,
     ExperimentPublic,
     ExperimentResults,
+    ExperimentUpdate,
     VariantResult,
     VariantSpec,
 )
@@ -141,6 +142,55 @@ class ExperimentService:
                 row.status = "stopped"
                 row.stopped_at = utcnow()
             return to_public(row)
+
+    def update(self, tenant_id: str, name: str, body: ExperimentUpdate) -> ExperimentPublic:
+        """Change the fields ``body`` sets (variants/surface: drafts only; 409 otherwise)."""
+        changes = body.model_dump(exclude_unset=True)
+        with transaction(self._sessions) as s:
+            row = self._row(s, tenant_id, name)
+            frozen: list[str] = [f for f in ("variants", "surface") if f in changes and row.status != "draft"]
+            if frozen or (changes and row.status == "stopped"):
+                fields = frozen or sorted(changes)
+                raise Conflict(
+                    f"experiment '{name}' is {row.status}; {', '.join(fields)} can change only "
+                    + ("while it is a draft" if frozen else "until it stops"),
+                    [FieldError(f, f"experiment is {row.status}") for f in fields],
+                )
+            if body.variants is not None:
+                self._check_deployments(s, tenant_id, body.variants)
+                row.variants = [v.model_dump() for v in body.variants]
+            if body.surface is not None:
+                row.surface = body.surface
+            if body.attribution_window_seconds is not None:
+                row.attribution_window_seconds = body.attribution_window_seconds
+            return to_public(row)
+
+    def delete(self, tenant_id: str, name: str) -> None:
+        """Remove a draft or stopped experiment and its counts (409 while it runs)."""
+        with transaction(self._sessions) as s:
+            row = self._row(s, tenant_id, name)
+            if row.status == "running":
+                raise Conflict(
+                    f"experiment '{name}' is running; stop it first",
+                    [FieldError("status", "running experiments cannot be deleted")],
+                )
+            s.delete(row)
+
+    @staticmethod
+    def _check_deployments(s: Session, tenant_id: str, variants: Sequence[VariantSpec]) -> None:
+        wanted = {v.deployment for v in variants}
+        known = set(
+            s.scalars(
+                select(Deployment.name).where(Deployment.tenant_id == tenant_id, Deployment.name.in_(wanted))
+            )
+        )
+        missing = [
+            FieldError(f"variants.{i}.deployment", f"no deployment '{v.deployment}' in this tenant")
+            for i, v in enumerate(variants)
+            if v.deployment not in known
+        ]
+        if missing:
+            raise InvalidInput("unknown deployment in variants", missing)
 
     def results(self, tenant_id: str, name: str) -> ExperimentResults:
         """Per variant: impressions, clicks, CTR with a Wilson 95% interval, and a two-proportion

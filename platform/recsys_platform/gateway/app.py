@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
@@ -11,10 +12,12 @@ from opentelemetry.sdk.trace import SpanProcessor
 from recsys_platform.db.engine import build_engine, session_factory
 from recsys_platform.events.factory import build_event_log
 from recsys_platform.events.log import EventLog
+from recsys_platform.events.schemas import Event
 from recsys_platform.gateway.auth import GatewayAuth
 from recsys_platform.gateway.deps import GatewayServices
 from recsys_platform.gateway.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket
-from recsys_platform.gateway.routes import events, recommendations, rerank
+from recsys_platform.gateway.routes import batch, events, recommendations, rerank
+from recsys_platform.gateway.routes.events import EventBatchProblem
 from recsys_platform.gateway.serving import build_recommendation_services
 from recsys_platform.settings import GatewaySettings
 from recsys_platform.tenancy.auth_changes import LocalAuthChanges, RedisAuthChanges
@@ -85,8 +88,28 @@ def create_app(
         service_name=SERVICE_NAME,
         telemetry=settings.telemetry,
         max_request_bytes=settings.max_request_bytes,
-        routers=[events.router, recommendations.router, rerank.router],
+        routers=[events.router, batch.router, recommendations.router, rerank.router],
         lifespan=lifespan,
         span_processors=span_processors,
         error_statuses=(401, 403, 404, 413, 422, 429, 503),
+        security_description="A tenant API key (`rk_...`) with the scope the operation names.",
+        openapi_tags=OPENAPI_TAGS,
+        extra_schemas=[Event, EventBatchProblem],
+        schema_fixes=_event_items,
     )
+
+
+OPENAPI_TAGS = [
+    {"name": "events", "description": "User events (clicks, views, purchases, ...); scope `events:write`."},
+    {
+        "name": "recommendations",
+        "description": "Lists for a user, re-ranking, similar items; scope `recommendations:read`.",
+    },
+]
+
+
+def _event_items(doc: dict[str, Any]) -> None:
+    """``EventBatch.events`` is validated one event at a time (a bad event is reported, the
+    good ones kept), so the model says ``list[Any]``; the document names what each must be."""
+    events = doc["components"]["schemas"]["EventBatch"]["properties"]["events"]
+    events["items"] = {"$ref": "#/components/schemas/Event"}

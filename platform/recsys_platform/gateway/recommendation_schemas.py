@@ -26,7 +26,23 @@ class RecommendationFilters(BaseModel):
 
 
 class RecommendationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A list for one user."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u-1842",
+                    "session_id": "s-77",
+                    "n": 5,
+                    "context": {"device": "mobile"},
+                    "filters": {"exclude_categories": ["adult"], "exclude_items": ["sku-9"]},
+                    "surface": "home",
+                }
+            ]
+        },
+    )
 
     user_id: Id
     session_id: Id | None = None
@@ -50,6 +66,24 @@ class RecommendedItem(BaseModel):
 
 
 class RecommendationResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "recommendation_id": "3b1f0e5c2a7d4e8f9a6b5c4d3e2f1a0b",
+                    "items": [
+                        {"item_id": "sku-123", "score": 0.91, "reason": "similar to sku-9", "position": 1},
+                        {"item_id": "sku-311", "score": 0.74, "reason": "trending", "position": 2},
+                    ],
+                    "variant": "treatment",
+                    "experiment": "ranker-test",
+                    "model_version": "7",
+                    "fallback": False,
+                }
+            ]
+        }
+    )
+
     recommendation_id: str = Field(description="Send it back with click events for attribution.")
     items: list[RecommendedItem]
     variant: str | None = Field(description="A/B variant that served the list (None: no experiment).")

@@ -17,7 +17,14 @@ MAX_RERANK_ITEMS = 500
 class RerankRequest(BaseModel):
     """A user and the candidate items to order for them (e.g. the articles on a page)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"user_id": "u-1842", "items": ["n-101", "n-102", "n-103"], "n": 2, "surface": "news"}
+            ]
+        },
+    )
 
     user_id: Id
     session_id: Id | None = None

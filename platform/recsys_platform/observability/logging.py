@@ -1,4 +1,5 @@
-"""Structured JSON logs carrying the request id and tenant id of the current request."""
+"""Structured JSON logs carrying the request id, tenant id, trace id and span id of the current
+request (or of the current span outside one), so a log line leads to its trace."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ class RequestContext:
 
     request_id: str | None = None
     tenant_id: str | None = None
+    trace_id: str | None = None
+    """The request's server span (set by the tracing hook), for lines logged outside it."""
+    span_id: str | None = None
 
 
 _request_context: ContextVar[RequestContext | None] = ContextVar("recsys_request", default=None)
@@ -48,6 +52,27 @@ def current_request_context() -> RequestContext | None:
     return _request_context.get()
 
 
+def bind_trace(trace_id: int, span_id: int) -> None:
+    """Record the request's server span (no-op outside a request)."""
+    ctx = _request_context.get()
+    if ctx is not None:
+        ctx.trace_id, ctx.span_id = f"{trace_id:032x}", f"{span_id:016x}"
+
+
+def trace_ids() -> tuple[str | None, str | None]:
+    """(trace id, span id) of the current span, else of the current request's server span."""
+    try:
+        from opentelemetry import trace
+    except ImportError:  # the CLI alone (recsys[cli]) has no OpenTelemetry
+        span_context = None
+    else:
+        span_context = trace.get_current_span().get_span_context()
+    if span_context is not None and span_context.is_valid:
+        return f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}"
+    ctx = _request_context.get()
+    return (ctx.trace_id, ctx.span_id) if ctx is not None else (None, None)
+
+
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
@@ -72,6 +97,9 @@ class JsonFormatter(logging.Formatter):
                 payload["request_id"] = ctx.request_id
             if ctx.tenant_id is not None:
                 payload["tenant_id"] = ctx.tenant_id
+        trace_id, span_id = trace_ids()
+        if trace_id is not None:
+            payload["trace_id"], payload["span_id"] = trace_id, span_id
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 payload[key] = value
@@ -84,9 +112,14 @@ class _ContextTextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         ctx = _request_context.get()
+        trace_id, _ = trace_ids()
         pairs = [
             f"{k}={v}"
-            for k, v in (("request_id", ctx and ctx.request_id), ("tenant_id", ctx and ctx.tenant_id))
+            for k, v in (
+                ("request_id", ctx and ctx.request_id),
+                ("tenant_id", ctx and ctx.tenant_id),
+                ("trace_id", trace_id),
+            )
             if v
         ]
         return f"{line} [{' '.join(pairs)}]" if pairs else line

@@ -103,6 +103,7 @@ class TenantPublic(BaseModel):
 
 class TenantList(BaseModel):
     items: list[TenantPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class TenantLag(BaseModel):
@@ -152,6 +153,7 @@ class ApiKeyCreated(ApiKeyPublic):
 
 class ApiKeyList(BaseModel):
     items: list[ApiKeyPublic]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
 
 
 class Principal(BaseModel):

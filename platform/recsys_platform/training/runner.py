@@ -195,6 +195,7 @@ class KubeflowPipelineRunner:
         poll_seconds: float,
         timeout_seconds: float,
         client: Any = None,
+        component_image: str | None = None,
     ) -> None:
         self.host = host
         self.namespace = namespace
@@ -203,6 +204,7 @@ class KubeflowPipelineRunner:
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self._client = client
+        self.component_image = component_image
 
     def run(self, run_id: str, arguments: dict[str, Any], on_stage: StageCallback) -> PipelineOutcome:
         from recsys_pipelines.submit import make_client, run_status, submit_training_run
@@ -215,6 +217,7 @@ class KubeflowPipelineRunner:
             experiment=self.experiment,
             namespace=self.namespace,
             pipeline_root=self.pipeline_root,
+            component_image=self.component_image,
         )
         deadline = time.monotonic() + self.timeout_seconds
         reported: str | None = None

@@ -50,6 +50,7 @@ def build_runner(settings: ControlPlaneSettings) -> PipelineRunner:
             pipeline_root=kfp.pipeline_root or None,
             poll_seconds=kfp.poll_seconds,
             timeout_seconds=settings.training.run_timeout_seconds,
+            component_image=kfp.component_image,
         )
     return LocalPipelineRunner(kfp.pipeline_root, settings.training.work_dir)
 

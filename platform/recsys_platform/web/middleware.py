@@ -7,11 +7,12 @@ import time
 import uuid
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsys_platform.errors import PayloadTooLarge
-from recsys_platform.observability.logging import bind_request_context, reset_request_context
+from recsys_platform.observability.logging import bind_request_context, bind_trace, reset_request_context
 
 log = logging.getLogger("recsys.access")
 
@@ -22,14 +23,15 @@ class HttpMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
             "recsys_http_requests_total",
-            "HTTP requests by route template, method and status.",
-            ["method", "route", "status"],
+            "HTTP requests by route template, method, status and tenant (empty when the request "
+            "failed or named no tenant: the label stays bounded by the tenants that exist).",
+            ["method", "route", "status", "tenant"],
             registry=registry,
         )
         self.latency = Histogram(
             "recsys_http_request_duration_seconds",
-            "HTTP request latency by route template and method.",
-            ["method", "route"],
+            "HTTP request latency by route template, method and tenant.",
+            ["method", "route", "tenant"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=registry,
         )
@@ -54,6 +56,10 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
         ctx, token = bind_request_context(request_id)
+        # the instrumentation's server span wraps this middleware: its ids go on every line
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            bind_trace(span_context.trace_id, span_context.span_id)
         status = 500
         start = time.perf_counter()
 
@@ -71,9 +77,11 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             method = scope.get("method", "")
+            # only answered requests name their tenant: a caller cannot invent label values
+            tenant = (ctx.tenant_id or "") if status < 400 else ""
             if route != "/metrics":
-                self.metrics.requests.labels(method, route, str(status)).inc()
-                self.metrics.latency.labels(method, route).observe(elapsed)
+                self.metrics.requests.labels(method, route, str(status), tenant).inc()
+                self.metrics.latency.labels(method, route, tenant).observe(elapsed)
             log.info(
                 "%s %s %s",
                 method,
@@ -86,6 +94,8 @@ class RequestContextMiddleware:
                     "route": route,
                     "request_id": request_id,
                     "tenant_id": ctx.tenant_id,
+                    "trace_id": ctx.trace_id,
+                    "span_id": ctx.span_id,
                 },
             )
             reset_request_context(token)

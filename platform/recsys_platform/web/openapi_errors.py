@@ -6,40 +6,17 @@ dependencies), so a client generator and a fuzzer know them; a route adds its ow
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 
-from recsys_platform.web.problems import PROBLEM_JSON
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "reason"],
-                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
-            },
-        },
-    },
-}
+from recsys_platform.web.openapi import problem_response as openapi_problem_response
 
 
 def problem_response(status: int) -> dict[str, Any]:
-    """One ``responses`` entry: the status's phrase and the problem+json body."""
-    return {
-        "description": HTTPStatus(status).phrase,
-        "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
-    }
+    """One ``responses`` entry: the problem+json body as the ``ProblemDetails`` component of
+    :mod:`recsys_platform.web.openapi` (one schema for every error in the document)."""
+    return openapi_problem_response(status)
 
 
 def document_problem_responses(

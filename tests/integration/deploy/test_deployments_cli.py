@@ -84,10 +84,23 @@ def test_create_list_update_delete_through_the_cli(
                 ],
             )
             assert result.exit_code == 0, result.output
-            assert (
-                kube.objects[(f"recsys-{tenant}", "default")]["spec"]["predictor"]["canaryTrafficPercent"]
-                == 25
+            predictor = kube.objects[(f"recsys-{tenant}", "default")]["spec"]["predictor"]
+            assert predictor["canaryTrafficPercent"] == 25
+            # what was not given stays: resources and replicas of the create
+            assert predictor["model"]["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}}
+            assert predictor["maxReplicas"] == 3
+
+            result = runner.invoke(
+                app, ["deployments", "update", tenant, "default", "--max-replicas", "5", *common]
             )
+            assert result.exit_code == 0, result.output
+            predictor = kube.objects[(f"recsys-{tenant}", "default")]["spec"]["predictor"]
+            assert predictor["maxReplicas"] == 5
+            assert predictor["model"]["storageUri"] == "s3://models/a/2"  # not back to @champion
+            assert predictor["model"]["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}}
+            assert predictor["canaryTrafficPercent"] == 25
+            nothing = runner.invoke(app, ["deployments", "update", tenant, "default", *common])
+            assert nothing.exit_code == 2 and "nothing to change" in plain(nothing.output)
 
             result = runner.invoke(app, ["deployments", "list", tenant, *common])
             assert result.exit_code == 0, result.output
@@ -99,7 +112,10 @@ def test_create_list_update_delete_through_the_cli(
             assert result.exit_code == 1
             assert "name" in plain(result.output)
 
-            result = runner.invoke(app, ["deployments", "delete", tenant, "default", *common])
+            refused = runner.invoke(app, ["deployments", "delete", tenant, "default", *common])
+            assert refused.exit_code == 2 and "--yes" in plain(refused.output)  # no terminal to ask
+            assert (f"recsys-{tenant}", "default") in kube.objects
+            result = runner.invoke(app, ["deployments", "delete", tenant, "default", "--yes", *common])
             assert result.exit_code == 0, result.output
             assert (f"recsys-{tenant}", "default") not in kube.objects
 

@@ -129,3 +129,47 @@ def test_results_report_ctr_interval_and_significance(api: TestClient, database_
     assert control["ctr_ci_low"] < 0.10 < control["ctr_ci_high"]
     assert treatment["lift"] == pytest.approx(0.3)
     assert treatment["p_value"] == pytest.approx(0.0029, abs=3e-4) and treatment["significant"] is True
+
+
+def test_update_changes_only_what_is_given_and_only_while_allowed(api: TestClient) -> None:
+    api.post(URL, json=_body(), headers=ADMIN)
+    variants = [
+        {"name": "control", "deployment": "champion", "weight": 90},
+        {"name": "treatment", "deployment": "challenger", "weight": 10},
+    ]
+    patched = api.patch(f"{URL}/exp1", json={"variants": variants}, headers=ADMIN)
+    assert patched.status_code == 200, patched.text
+    assert [v["weight"] for v in patched.json()["variants"]] == [90, 10]
+    assert patched.json()["surface"] == "home" and patched.json()["attribution_window_seconds"] == 1800
+    unknown = api.patch(
+        f"{URL}/exp1", json={"variants": [*variants[:1], {**variants[1], "deployment": "x"}]}, headers=ADMIN
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "variants.1.deployment"
+    api.post(f"{URL}/exp1/start", headers=ADMIN)
+    frozen = api.patch(f"{URL}/exp1", json={"variants": variants}, headers=ADMIN)
+    assert frozen.status_code == 409 and frozen.json()["errors"] == [
+        {"field": "variants", "reason": "experiment is running"}
+    ]
+    window = api.patch(f"{URL}/exp1", json={"attribution_window_seconds": 600}, headers=ADMIN)
+    assert window.status_code == 200 and window.json()["attribution_window_seconds"] == 600
+    assert window.json()["status"] == "running"
+
+
+def test_delete_refuses_a_running_experiment_and_removes_a_stopped_one(
+    api: TestClient, database_url: str
+) -> None:
+    created = api.post(URL, json=_body(), headers=ADMIN).json()
+    api.post(f"{URL}/exp1/start", headers=ADMIN)
+    engine = build_engine(database_url)
+    with transaction(session_factory(engine)) as s:
+        s.add(ExperimentVariantStats(experiment_id=created["id"], variant="control", impressions=5, clicks=1))
+    running = api.delete(f"{URL}/exp1", headers=ADMIN)
+    assert running.status_code == 409 and running.json()["errors"][0]["field"] == "status"
+    api.post(f"{URL}/exp1/stop", headers=ADMIN)
+    assert api.delete(f"{URL}/exp1", headers=ADMIN).status_code == 204
+    assert api.get(f"{URL}/exp1", headers=ADMIN).status_code == 404
+    with session_factory(engine)() as s:
+        assert s.scalars(select(ExperimentVariantStats)).all() == []
+    engine.dispose()
+    # the name is free again
+    assert api.post(URL, json=_body(), headers=ADMIN).status_code == 201

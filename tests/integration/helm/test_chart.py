@@ -508,3 +508,24 @@ def test_runtime_environment_loads_into_the_model_server_settings(
     assert loaded.feature_store.redis_url == "redis://redis:6379/1"
     assert loaded.tracking_uri == "http://mlflow.mlflow.svc:5000"
     assert loaded.online_features is True
+
+
+def test_the_pipeline_component_image_comes_from_values(helm: str) -> None:
+    image = "registry.example.com/mirror/recsys-pipelines@sha256:" + "b" * 64
+    docs = render(
+        helm,
+        "--set",
+        "kubeflowPipelines.host=http://ml-pipeline.kubeflow.svc:8888",
+        "--set",
+        f"kubeflowPipelines.componentImage={image}",
+    )
+    maps = {cm["metadata"]["name"]: cm["data"] for cm in objects(docs, "ConfigMap")}
+    assert maps["rel-recsys-control-plane"]["RECSYS_CONTROL_PLANE_KFP__COMPONENT_IMAGE"] == image
+    # and the control plane reads it into the setting the Kubeflow runner submits with
+    from recsys_platform.settings import KfpSettings
+
+    assert KfpSettings(mode="kubeflow", host="http://k", component_image=image).component_image == image
+    unset = render(helm, "--set", "kubeflowPipelines.host=http://ml-pipeline.kubeflow.svc:8888")
+    default = {cm["metadata"]["name"]: cm["data"] for cm in objects(unset, "ConfigMap")}
+    assert "RECSYS_CONTROL_PLANE_KFP__COMPONENT_IMAGE" not in default["rel-recsys-control-plane"]
+    assert "componentImage" in render_error(helm, "--set", "kubeflowPipelines.componentImage=has space")

@@ -37,7 +37,7 @@ DOCKERFILES = [
     ROOT / "docker" / "model-server.Dockerfile",
 ]
 #: What the Dockerfiles COPY into the build stage (everything else is .dockerignore'd or unused).
-BUILD_INPUTS = ["pyproject.toml", "README.md", "platform", "pipelines", "model_servers"]
+BUILD_INPUTS = ["pyproject.toml", "README.md", "platform", "pipelines", "model_servers", "clients/python"]
 ADMIN_TOKEN = "image-test-admin-token-4f1c2a"
 START_TIMEOUT = 90.0
 
@@ -53,7 +53,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in BUILD_INPUTS:
         path = ROOT / name
         if path.is_dir():
-            shutil.copytree(path, src / name, ignore=ignore)
+            shutil.copytree(path, src / name, ignore=ignore)  # clients/python: the recsys-client wheel
         else:
             shutil.copy2(path, src / name)
     out = tmp_path_factory.mktemp("wheel")
@@ -68,6 +68,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(out),
+            "./clients/python",
             ".",
         ],
         cwd=src,
@@ -75,7 +76,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         timeout=300,
     )
-    (whl,) = out.glob("recsys-*.whl")
+    (whl,) = out.glob("recsys-0*.whl")
     return whl
 
 
@@ -84,7 +85,17 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed (no dependencies) into a target folder of its own."""
     target = tmp_path_factory.mktemp("target")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            *map(str, wheel.parent.glob("*.whl")),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -374,7 +385,7 @@ def test_dockerfile_policies(dockerfile: Path) -> None:
     assert [line for line in instructions if line.upper().startswith("USER ")][-1] == "USER 10001"
     assert "useradd --uid 10001 --no-create-home" in text
     assert "pip install --no-cache-dir -r requirements.lock" in text
-    assert re.search(r"pip install --no-cache-dir --no-deps \.(\s|$)", text)
+    assert re.search(r"pip install --no-cache-dir --no-deps (\./clients/python )?\.(\s|$)", text)
     assert " -e " not in text and "--editable" not in text
     for var in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "OPENBLAS_NUM_THREADS=1"):
         assert var in text

@@ -180,7 +180,7 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     params.write_text(json.dumps({"model": FAST_MODEL}))
     runner = CliRunner()
     common = ["--url", live_url, "--token", ADMIN_TOKEN]
-    result = runner.invoke(app, ["train", "--tenant", tenant, "--params", str(params), *common])
+    result = runner.invoke(app, ["train", tenant, "--params", str(params), *common])
     assert result.exit_code == 0, result.output
     assert "registered, kept as challenger" in result.output
     assert "needs an improvement" in result.output  # the gate's reason, shown by the CLI
@@ -196,7 +196,7 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     models = env.models(tenant)
     assert (models["champion"], models["challenger"]) == ("1", new)
 
-    listed = runner.invoke(app, ["models", "list", "--tenant", tenant, *common])
+    listed = runner.invoke(app, ["models", "list", tenant, *common])
     assert listed.exit_code == 0, listed.output
     assert "champion" in listed.output and new in listed.output
 
@@ -209,16 +209,16 @@ def test_equal_run_through_the_cli_stays_challenger_then_promote_and_rollback(
     assert rolled.status_code == 200, rolled.text
     assert rolled.json()["version"] == "1"
     assert env.models(tenant)["champion"] == "1"
-    assert runner.invoke(app, ["models", "promote", "--tenant", tenant, new, *common]).exit_code == 0
+    assert runner.invoke(app, ["models", "promote", tenant, new, *common]).exit_code == 0
     assert env.models(tenant)["champion"] == new
-    assert runner.invoke(app, ["models", "rollback", "--tenant", tenant, *common]).exit_code == 0
+    assert runner.invoke(app, ["models", "rollback", tenant, *common]).exit_code == 0
     assert env.models(tenant)["champion"] == "1"
 
     history = env.client.get(f"/v1/tenants/{tenant}/training-runs", headers=ADMIN).json()["items"]
     by_id = {r["id"]: r for r in history}
     assert by_id[first["id"]]["metrics"]["ndcg_at_10"] == first["metrics"]["ndcg_at_10"]
 
-    failed = runner.invoke(app, ["train", "--tenant", env.new_tenant(), *common])
+    failed = runner.invoke(app, ["train", env.new_tenant(), *common])
     assert failed.exit_code == 1
     assert "no usable events" in failed.output
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from recsys_platform.cli.common import DEFAULT_DEV_TOKEN, TokenOpt
+from recsys_platform.cli.common import DEFAULT_DEV_TOKEN, TokenOpt, resolve
 from typer.testing import CliRunner
 
 app = typer.Typer()
@@ -30,11 +30,14 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_token_sources_in_order(runner: CliRunner, tmp_path: Path) -> None:
+def test_token_sources_in_order(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "token"
     secret.write_text("rsk_from_file\n")
     secret.chmod(0o600)
-    assert "token=dev-admin-token" in runner.invoke(app, ["show"]).output
+    # nothing given: the current context answers, else the development default
+    assert "token=None" in runner.invoke(app, ["show"]).output
+    monkeypatch.setenv("RECSYS_CONFIG", str(tmp_path / "no-config.yaml"))
+    assert resolve(None, None) == ("http://127.0.0.1:8000", "dev-admin-token")
     assert (
         "token=rsk_from_file" in runner.invoke(app, ["show"], env={"RECSYS_TOKEN_FILE": str(secret)}).output
     )

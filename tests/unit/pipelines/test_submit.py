@@ -148,3 +148,31 @@ def test_kubeflow_runner_reports_stages_and_failures(kfp_server: FakeKfp) -> Non
     with pytest.raises(PipelineFailed) as failed:
         runner.run("tr-2", ARGS, stages.append)
     assert (failed.value.stage, failed.value.reason) == ("evaluate", "evaluate failed")
+
+
+def test_the_component_image_comes_from_the_settings(kfp_server: FakeKfp) -> None:
+    image = "registry.example.com/mirror/recsys-pipelines@sha256:" + "a" * 64
+    runner = KubeflowPipelineRunner(
+        kfp_server.url,
+        namespace=None,
+        experiment="recsys-training",
+        pipeline_root=None,
+        poll_seconds=0.01,
+        timeout_seconds=10,
+        component_image=image,
+    )
+    runner.run("tr-3", ARGS, lambda stage: None)
+    [run] = [
+        body for method, path, body in kfp_server.calls if method == "POST" and path == "/apis/v2beta1/runs"
+    ]
+    sent = run["pipeline_spec"]
+    executors = sent["deploymentSpec"]["executors"]
+    assert len(executors) >= 4 and {e["container"]["image"] for e in executors.values()} == {image}
+    # nothing else changed
+    compiled = yaml.safe_load(TRAINING_YAML.read_text())
+    for name, executor in compiled["deploymentSpec"]["executors"].items():
+        executor["container"]["image"] = image
+        assert executors[name] == executor
+    assert {k: v for k, v in sent.items() if k != "deploymentSpec"} == {
+        k: v for k, v in compiled.items() if k != "deploymentSpec"
+    }

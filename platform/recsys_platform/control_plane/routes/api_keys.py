@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, status
 
 from recsys_platform.control_plane.deps import ServicesDep, TenantAdminDep, TenantPath
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.tenancy.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyPublic
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/api-keys", tags=["api keys"])
@@ -20,8 +21,15 @@ def create_key(
 
 
 @router.get("", response_model=ApiKeyList)
-def list_keys(tenant_id: TenantPath, services: ServicesDep, _: TenantAdminDep) -> ApiKeyList:
-    return ApiKeyList(items=services.keys.list_keys(tenant_id))
+def list_keys(
+    tenant_id: TenantPath,
+    services: ServicesDep,
+    _: TenantAdminDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> ApiKeyList:
+    items, next_cursor = page(services.keys.list_keys(tenant_id), lambda k: k.id, limit, cursor)
+    return ApiKeyList(items=items, next_cursor=next_cursor)
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)

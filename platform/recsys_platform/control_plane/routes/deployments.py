@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.deploy.ports import DEPLOYMENT_NAME_PATTERN
 from recsys_platform.deploy.schemas import (
     DeploymentCreate,
     DeploymentList,
+    DeploymentPatch,
     DeploymentPublic,
     DeploymentUpdate,
 )
@@ -46,9 +48,15 @@ async def create_deployment(
 
 @router.get("", response_model=DeploymentList)
 async def list_deployments(
-    tenant_id: TenantPath, deployments: DeploymentsDep, _: TenantAdminDep
+    tenant_id: TenantPath,
+    deployments: DeploymentsDep,
+    _: TenantAdminDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> DeploymentList:
-    return await run_in_threadpool(deployments.list, tenant_id)
+    listed = await run_in_threadpool(deployments.list, tenant_id)
+    items, next_cursor = page(listed.items, lambda d: d.name, limit, cursor)
+    return DeploymentList(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=DeploymentPublic)
@@ -66,10 +74,25 @@ async def update_deployment(
     deployments: DeploymentsDep,
     caller: TenantAdminDep,
 ) -> DeploymentPublic:
-    """Roll out a new model version or new scaling (with ``canary_traffic_percent`` on KServe).
-    A raw ``model.uri`` is for the platform admin only."""
+    """Replace the deployment's settings: a field left out takes its default (the ``champion``
+    alias, one replica, no resources). To change one field, ``PATCH``. A raw ``model.uri`` is
+    for the platform admin only."""
     admin = caller.kind == "platform_admin"
     return await run_in_threadpool(partial(deployments.update, tenant_id, name, body, platform_admin=admin))
+
+
+@router.patch("/{name}", response_model=DeploymentPublic, responses=FAILED_START)
+async def patch_deployment(
+    tenant_id: TenantPath,
+    name: NamePath,
+    body: DeploymentPatch,
+    deployments: DeploymentsDep,
+    caller: TenantAdminDep,
+) -> DeploymentPublic:
+    """Change only the fields given (JSON merge patch): roll out another model version, scale,
+    resize or set a canary share; what is left out stays as it is."""
+    admin = caller.kind == "platform_admin"
+    return await run_in_threadpool(partial(deployments.patch, tenant_id, name, body, platform_admin=admin))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from recsys_platform.control_plane.deps import TenantAdminDep, TenantPath
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.experiments.schemas import (
     ExperimentCreate,
     ExperimentList,
     ExperimentPublic,
     ExperimentResults,
+    ExperimentUpdate,
 )
 from recsys_platform.experiments.service import ExperimentService
 
@@ -37,8 +39,15 @@ def create_experiment(
 
 
 @router.get("", response_model=ExperimentList)
-def list_experiments(tenant_id: TenantPath, experiments: ExperimentsDep, _: TenantAdminDep) -> ExperimentList:
-    return ExperimentList(items=experiments.list(tenant_id))
+def list_experiments(
+    tenant_id: TenantPath,
+    experiments: ExperimentsDep,
+    _: TenantAdminDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> ExperimentList:
+    items, next_cursor = page(experiments.list(tenant_id), lambda e: e.name, limit, cursor)
+    return ExperimentList(items=items, next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=ExperimentPublic)
@@ -69,3 +78,25 @@ def experiment_results(
 ) -> ExperimentResults:
     """Impressions, clicks, CTR (Wilson 95% CI) and p-value vs the control, per variant."""
     return experiments.results(tenant_id, name)
+
+
+@router.patch("/{name}", response_model=ExperimentPublic)
+def update_experiment(
+    tenant_id: TenantPath,
+    name: NamePath,
+    body: ExperimentUpdate,
+    experiments: ExperimentsDep,
+    _: TenantAdminDep,
+) -> ExperimentPublic:
+    """Change only the fields given: variants and surface while a draft, the attribution window
+    until the experiment stops."""
+    return experiments.update(tenant_id, name, body)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_experiment(
+    tenant_id: TenantPath, name: NamePath, experiments: ExperimentsDep, _: TenantAdminDep
+) -> Response:
+    """Delete a draft or stopped experiment with its counts (stop a running one first)."""
+    experiments.delete(tenant_id, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

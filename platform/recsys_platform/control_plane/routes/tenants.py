@@ -14,6 +14,7 @@ from recsys_platform.control_plane.deps import (
     TenantAdminDep,
     TenantPath,
 )
+from recsys_platform.control_plane.pagination import CursorQuery, LimitQuery, page
 from recsys_platform.tenancy.schemas import (
     Principal,
     TenantCreate,
@@ -37,8 +38,17 @@ def list_tenants(
     services: ServicesDep,
     _: PlatformAdminDep,
     include_deleted: bool = Query(default=False, description="Also list purged tenants."),
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> TenantList:
-    return TenantList(items=services.tenants.list_tenants(include_deleted=include_deleted))
+    items, next_cursor = page(
+        services.tenants.list_tenants(include_deleted=include_deleted), _id, limit, cursor
+    )
+    return TenantList(items=items, next_cursor=next_cursor)
+
+
+def _id(tenant: TenantPublic) -> str:
+    return tenant.id
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantPublic)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from opentelemetry import propagate
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from recsys_platform.errors import FieldError, PayloadTooLarge, QuotaExceeded
 from recsys_platform.events.log import EventLogUnavailable, OutgoingRecord
@@ -24,10 +24,41 @@ from recsys_platform.events.schemas import (
 from recsys_platform.gateway.deps import CallerDep, ServicesDep
 from recsys_platform.gateway.ratelimit import retry_after_header
 from recsys_platform.provisioning.kafka_topics import topic_name
+from recsys_platform.web.openapi import ProblemDetails, problem_response, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["events"])
 _EVENT = TypeAdapter(Event)
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([a-z_]+): (.*)$", re.S)
+
+
+class EventBatchProblem(ProblemDetails, EventBatchResult):
+    """The 503 of ``POST /v1/events``: problem details plus the per-event results (events the
+    log did not acknowledge are ``unavailable``; retrying the batch is safe)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://recsys.dev/problems/dependency-unavailable",
+                    "title": "Dependency unavailable",
+                    "status": 503,
+                    "detail": "the event log did not acknowledge 1 event(s); retry the batch "
+                    "(event_id makes it idempotent)",
+                    "accepted": 0,
+                    "rejected": 0,
+                    "unavailable": 1,
+                    "results": [
+                        {
+                            "index": 0,
+                            "event_id": "e-7f3a9c",
+                            "status": "unavailable",
+                            "errors": [{"field": "event", "reason": "not logged: timed out"}],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def event_errors(exc: ValidationError) -> list[FieldError]:
@@ -45,7 +76,15 @@ def event_errors(exc: ValidationError) -> list[FieldError]:
 @router.post(
     "/events",
     response_model=EventBatchResult,
-    responses={503: {"description": "The event log did not acknowledge; retry (idempotent)."}},
+    responses={
+        **problem_responses(429),
+        503: problem_response(
+            503,
+            "The event log did not acknowledge; retry the batch (idempotent).",
+            "EventBatchProblem",
+            retry_after=True,
+        ),
+    },
 )
 async def post_events(body: EventBatch, caller: CallerDep, services: ServicesDep) -> Any:
     """Accept 1-1,000 events. Each is validated on its own; valid ones are appended to the

@@ -31,6 +31,7 @@ from recsys_platform.gateway.routes.common import tenant_routes as _routes
 from recsys_platform.gateway.routing import Target
 from recsys_platform.gateway.serving import RecommendationServices
 from recsys_platform.gateway.slate import after_ranking, candidate_count
+from recsys_platform.web.openapi import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -81,7 +82,7 @@ async def _serve(
     return _fallback_items(chosen), None, True
 
 
-@router.post("/recommendations", response_model=RecommendationResponse)
+@router.post("/recommendations", response_model=RecommendationResponse, responses=problem_responses(429))
 async def recommend(
     body: RecommendationRequest, caller: CallerDep, services: ServicesDep, rec: RecDep
 ) -> Response:
@@ -119,7 +120,11 @@ async def recommend(
 ItemPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
 
 
-@router.get("/items/{item_id:path}/similar", response_model=RecommendationResponse)
+@router.get(
+    "/items/{item_id:path}/similar",
+    response_model=RecommendationResponse,
+    responses=problem_responses(429, s404="The model does not know the item."),
+)
 async def similar_items(
     item_id: ItemPath,
     caller: CallerDep,

@@ -31,6 +31,7 @@ from recsys_platform.gateway.routes.common import (
 )
 from recsys_platform.gateway.routing import Target
 from recsys_platform.gateway.serving import RecommendationServices
+from recsys_platform.web.openapi import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -105,6 +106,7 @@ async def _serve(
     response_model=RecommendationResponse,
     summary="Re-rank the given items for a user",
     description=DESCRIPTION,
+    responses=problem_responses(429),
 )
 async def rerank(body: RerankRequest, caller: CallerDep, services: ServicesDep, rec: RecDep) -> Response:
     """The caller's items ordered for the user (never an error for an unknown user or item)."""
