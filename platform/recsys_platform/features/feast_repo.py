@@ -232,6 +232,8 @@ class FeastStores:
                 if not self.settings.registry_url:
                     self.settings.registry.mkdir(parents=True, exist_ok=True)
                 store = FeatureStore(config=repo_config(self.settings, tenant_id))
+                if self.online_lock is not None:
+                    self._hold_file(tenant_id)
                 self._stores[tenant_id] = store
             return store
 
@@ -251,6 +253,17 @@ class FeastStores:
                 pass  # not created yet: Feast creates it on first use
             return False
         return os.fstat(fd).st_nlink == 0
+
+    def _hold_file(self, tenant_id: str) -> None:
+        """Create the tenant's SQLite file if needed and hold a descriptor of it *before* the new
+        store connects, so ``_replaced`` knows the inode this store uses from its first write (a
+        store used once, then purged, would otherwise go on writing into the deleted file)."""
+        import sqlite3
+
+        path = self.settings.sqlite_dir / f"{project_name(tenant_id)}.db"
+        sqlite3.connect(path).close()  # an empty file is a valid database; Feast opens the same one
+        self._forget_file(tenant_id)
+        self._files[tenant_id] = os.open(path, os.O_RDONLY)
 
     def _forget_file(self, tenant_id: str) -> None:
         fd = self._files.pop(tenant_id, None)

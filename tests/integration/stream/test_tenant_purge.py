@@ -243,6 +243,9 @@ def test_a_tenant_whose_store_fails_is_held_alone_and_catches_up_without_losing_
 
     # Break the tenant's offline store: its folder becomes a file, so every write fails.
     folder = plat.offline.tenant_dir(broken)
+    deadline = time.monotonic() + 20  # the offline file is written after the user row
+    while not folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     moved = folder.with_name(folder.name + ".aside")
     folder.rename(moved)
     folder.write_text("not a folder")
