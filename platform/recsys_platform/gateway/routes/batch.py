@@ -8,7 +8,6 @@ requests-per-second quota one by one, admitted together.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +16,7 @@ from recsys_platform.errors import FieldError, InvalidInput, QuotaExceeded
 from recsys_platform.gateway.deps import CallerDep, ServicesDep
 from recsys_platform.gateway.ratelimit import retry_after_header
 from recsys_platform.gateway.recommendation_schemas import RecommendationRequest, RecommendationResponse
-from recsys_platform.gateway.routes.common import RecDep, log_impression, route
+from recsys_platform.gateway.routes.common import RecDep, record_answer, route
 from recsys_platform.gateway.routes.common import tenant_routes as _routes
 from recsys_platform.gateway.routes.recommendations import _instance, _serve
 from recsys_platform.gateway.serving import RecommendationServices
@@ -56,23 +55,16 @@ async def _one(
         items, model_version, fallback = await _serve(
             rec, tenant_id, routed.target, _instance(body), body.n, body.filters
         )
-        response = RecommendationResponse(
-            recommendation_id=uuid.uuid4().hex,
-            items=items,
-            variant=routed.variant,
-            experiment=routed.experiment.name if routed.experiment else None,
-            model_version=model_version,
-            fallback=fallback,
-        )
-        log_impression(
+        response = record_answer(
             rec,
-            response,
             routed,
+            items,
+            model_version,
+            fallback,
             tenant_id=tenant_id,
             user_id=body.user_id,
             session_id=body.session_id,
             surface=body.surface,
-            items=items,
         )
         return response
 

@@ -138,6 +138,36 @@ def answer_list(
 ) -> Response:
     """The answer of a list-serving route, with its impression queued (and the bandit decision
     that ordered it, if any)."""
+    response = record_answer(
+        rec,
+        routed,
+        items,
+        model_version,
+        fallback,
+        tenant_id=tenant_id,
+        user_id=user_id,
+        session_id=session_id,
+        surface=surface,
+        bandit=bandit,
+    )
+    return json_response(response)
+
+
+def record_answer(
+    rec: RecommendationServices,
+    routed: Routed,
+    items: list[RecommendedItem],
+    model_version: str | None,
+    fallback: bool,
+    *,
+    tenant_id: str,
+    user_id: str,
+    session_id: str | None,
+    surface: str,
+    bandit: dict[str, Any] | None = None,
+) -> RecommendationResponse:
+    """The response model of a served list, its impression queued (shared by the single and
+    the batch routes)."""
     response = RecommendationResponse(
         recommendation_id=uuid.uuid4().hex,
         items=items,
@@ -157,7 +187,7 @@ def answer_list(
         items=items,
         bandit=bandit,
     )
-    return json_response(response)
+    return response
 
 
 def log_impression(
